@@ -1,0 +1,175 @@
+"""Typed node settings: a TOML file with `THEODOI_*` environment overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+
+ENV_PREFIX = "THEODOI_"
+CONFIG_ENV = "THEODOI_CONFIG"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CALENDAR_DIR = PROJECT_ROOT / "config" / "calendar"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """Working periods of a working day, in local time, e.g. 08:00-12:00, 13:00-17:00."""
+
+    periods: tuple[tuple[time, time], ...] = ((time(8, 0), time(12, 0)), (time(13, 0), time(17, 0)))
+    # ISO weekdays (1 = Monday) that are working days unless the calendar says otherwise.
+    weekdays: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a node reads at start-up; built once and never changed."""
+
+    instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
+    database_url: str = ""
+    secret_key: str = ""
+    node_id: str = "local"
+    node_level: int = 0
+    node_org_unit: str = "VPTW"
+    default_locale: str = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    log_level: str = "INFO"
+    page_size: int = 50
+    calendar_dir: Path = DEFAULT_CALENDAR_DIR
+    working_hours: WorkingHours = field(default_factory=WorkingHours)
+    max_upload_bytes: int = 20 * 1024 * 1024
+
+    @property
+    def effective_database_url(self) -> str:
+        """Return the database URL, defaulting to SQLite under the instance folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'theodoi.sqlite3'}"
+
+
+def _parse_time(name: str, text: str) -> time:
+    try:
+        hours, minutes = text.strip().split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise SettingsError(
+            f"Setting {name}: invalid time {text!r}; write it as HH:MM, e.g. 08:00"
+        ) from None
+
+
+def _parse_working_hours(raw: dict) -> WorkingHours:
+    periods_raw = raw.get("periods", ["08:00-12:00", "13:00-17:00"])
+    periods: list[tuple[time, time]] = []
+    for item in periods_raw:
+        if not isinstance(item, str) or "-" not in item:
+            raise SettingsError(
+                f"Setting working_hours.periods: invalid period {item!r}; "
+                "write each period as HH:MM-HH:MM"
+            )
+        start_text, end_text = item.split("-", 1)
+        start = _parse_time("working_hours.periods", start_text)
+        end = _parse_time("working_hours.periods", end_text)
+        if end <= start or (periods and start < periods[-1][1]):
+            raise SettingsError(
+                f"Setting working_hours.periods: period {item!r} must end after it starts "
+                "and begin after the previous period ends"
+            )
+        periods.append((start, end))
+    if not periods:
+        raise SettingsError("Setting working_hours.periods: at least one period is required")
+    weekdays = tuple(raw.get("weekdays", (1, 2, 3, 4, 5)))
+    if not weekdays or any(day not in range(1, 8) for day in weekdays):
+        raise SettingsError(
+            f"Setting working_hours.weekdays: invalid value {list(weekdays)!r}; "
+            "list ISO weekdays from 1 (Monday) to 7 (Sunday)"
+        )
+    return WorkingHours(periods=tuple(periods), weekdays=weekdays)
+
+
+_SIMPLE_FIELDS = {
+    "instance_path": Path,
+    "database_url": str,
+    "secret_key": str,
+    "node_id": str,
+    "node_level": int,
+    "node_org_unit": str,
+    "default_locale": str,
+    "log_level": str,
+    "page_size": int,
+    "calendar_dir": Path,
+    "max_upload_bytes": int,
+}
+
+
+def _flatten(data: dict) -> dict:
+    """Map the TOML sections ([node], [database], ...) onto flat field names."""
+    flat: dict = {}
+    for key, value in data.items():
+        if key == "working_hours":
+            flat["working_hours"] = value
+        elif isinstance(value, dict):
+            for sub_key, sub_value in value.items():
+                flat[f"{key}_{sub_key}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
+def _convert(name: str, kind: type, value: object) -> object:
+    try:
+        if kind is int and isinstance(value, str):
+            return int(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"Setting {name}: invalid value {value!r}; expected {kind.__name__}"
+        ) from None
+
+
+def load_settings(path: Path | str | None = None, environ: dict | None = None) -> Settings:
+    """Load settings from the TOML file at `path` (or $THEODOI_CONFIG) and the environment."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get(CONFIG_ENV)
+    values: dict = {}
+    if path:
+        config_path = Path(path)
+        if not config_path.is_file():
+            raise SettingsError(f"Settings file not found: {config_path}; check {CONFIG_ENV}")
+        try:
+            values = _flatten(tomllib.loads(config_path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"Settings file {config_path} is not valid TOML: {exc}") from None
+        if "instance_path" in values:
+            values["instance_path"] = (config_path.parent / values["instance_path"]).resolve()
+    for name in _SIMPLE_FIELDS:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = environ[env_name]
+    unknown = sorted(set(values) - set(_SIMPLE_FIELDS) - {"working_hours"})
+    if unknown:
+        raise SettingsError(f"Unknown settings: {', '.join(unknown)}; remove or rename them")
+    kwargs: dict = {
+        name: _convert(name, _SIMPLE_FIELDS[name], value)
+        for name, value in values.items()
+        if name in _SIMPLE_FIELDS
+    }
+    if "working_hours" in values:
+        kwargs["working_hours"] = _parse_working_hours(values["working_hours"])
+    settings = Settings(**kwargs)
+    if settings.default_locale not in ("vi", "en"):
+        raise SettingsError(
+            f"Setting default_locale: invalid value {settings.default_locale!r}; use vi or en"
+        )
+    return settings
+
+
+def replace(settings: Settings, **changes: object) -> Settings:
+    """Return a copy of `settings` with `changes` applied (for tests and the demo)."""
+    return dataclasses.replace(settings, **changes)
