@@ -1,0 +1,40 @@
+"""theodoi: the node software of the task monitoring and evaluation system."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from node.core.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask application of one node."""
+    from node.core.errors_web import init_error_handlers
+    from node.core.i18n import init_i18n
+    from node.core.logging import configure_logging
+    from node.core.web import init_db
+    from node.local_tasks.calendar import load_calendar
+
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config["THEODOI_SETTINGS"] = settings
+    app.config["SECRET_KEY"] = settings.secret_key or "theodoi-dev-only-secret"
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.config["BABEL_DEFAULT_LOCALE"] = settings.default_locale
+    app.extensions["theodoi_calendar"] = load_calendar(settings)
+
+    init_db(app)
+    init_i18n(app)
+    init_error_handlers(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from node.local_tasks.api import api
+    from node.local_tasks.views import views
+
+    app.register_blueprint(views)
+    app.register_blueprint(api, url_prefix="/api/v1")

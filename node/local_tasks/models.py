@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -59,7 +60,7 @@ class OrgUnit(Base):
     __table_args__ = (
         CheckConstraint("(parent_id IS NULL) = is_root", name="only_root_without_parent"),
         Index("ix_org_units_single_root", "is_root", unique=True,
-              sqlite_where="is_root = 1", postgresql_where="is_root"),
+              sqlite_where=text("is_root = 1"), postgresql_where=text("is_root")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +91,8 @@ class OrgUnitAlias(Base):
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"), index=True)
     alias: Mapped[str] = mapped_column(String(300))
     alias_folded: Mapped[str] = mapped_column(String(300), unique=True)
+
+    org_unit: Mapped[OrgUnit] = relationship()
 
 
 class ClassificationScheme(Base):
@@ -297,8 +300,11 @@ class TaskDeadline(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(40))
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # None while the working calendar lacks the year the deadline falls in;
+    # `pending_reason` then says which, and a recompute fills it in later.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     basis_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pending_reason: Mapped[str | None] = mapped_column(String(300))
     calendar_fingerprint: Mapped[str] = mapped_column(String(64))
 
     task: Mapped[Task] = relationship(back_populates="deadlines")

@@ -1,0 +1,164 @@
+"""Read-side queries: task lists with filters, and counts by completion level and agency.
+
+The completion level is computed in SQL (see `completion_level_expr`), so a
+filter or a count over a million tasks is one query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from math import ceil
+
+from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from node.core.text import fold
+from node.local_tasks.completion import LEVELS, completion_level_expr
+from node.local_tasks.models import (
+    ClassificationValue,
+    Document,
+    OrgUnit,
+    Task,
+    TaskAgency,
+    TaskClassification,
+)
+from node.local_tasks.service import end_of_day
+
+MAX_PAGE_SIZE = 500
+
+
+@dataclass
+class TaskFilter:
+    """Filters of the task list; every field is optional and they combine with AND."""
+
+    levels: list[str] = field(default_factory=list)
+    agency_id: int | None = None
+    # None matches any role; otherwise lead, coordinating or monitoring.
+    agency_role: str | None = None
+    document_id: int | None = None
+    classification_ids: list[int] = field(default_factory=list)
+    deadline_from: date | None = None
+    deadline_to: date | None = None
+    has_deadline: bool | None = None
+    text: str | None = None
+    confidentiality: str | None = None
+
+
+@dataclass
+class Page:
+    """One page of a list, with what a pager needs."""
+
+    items: list
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.page_size))
+
+
+def _apply_filters(query: Select, filters: TaskFilter, level) -> Select:  # noqa: ANN001
+    if filters.levels:
+        query = query.where(level.in_(filters.levels))
+    if filters.agency_id is not None:
+        condition = and_(TaskAgency.task_id == Task.id, TaskAgency.org_unit_id == filters.agency_id)
+        if filters.agency_role:
+            condition = and_(condition, TaskAgency.role == filters.agency_role)
+        query = query.where(exists().where(condition))
+    if filters.document_id is not None:
+        query = query.where(Task.document_id == filters.document_id)
+    for value_id in filters.classification_ids:
+        query = query.where(exists().where(
+            TaskClassification.task_id == Task.id, TaskClassification.value_id == value_id))
+    if filters.deadline_from is not None:
+        query = query.where(Task.deadline_on >= filters.deadline_from)
+    if filters.deadline_to is not None:
+        query = query.where(Task.deadline_on <= filters.deadline_to)
+    if filters.has_deadline is not None:
+        query = query.where(
+            Task.deadline_at.is_not(None) if filters.has_deadline else Task.deadline_at.is_(None))
+    if filters.confidentiality:
+        query = query.where(Task.confidentiality == filters.confidentiality)
+    if filters.text and fold(filters.text):
+        for word in fold(filters.text).split():
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Task.search_text.like(f"%{escaped}%", escape="\\"))
+    return query
+
+
+def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int = 1,
+               page_size: int = 50) -> Page:
+    """Return one page of tasks matching `filters`, each paired with its level as of `at`."""
+    page = max(1, page)
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    level = completion_level_expr(at).label("level")
+    base = _apply_filters(select(Task.id), filters, level.element)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    query = _apply_filters(select(Task, level), filters, level.element)
+    query = (
+        query.join(Document, Document.id == Task.document_id)
+        .order_by(Document.issued_on.desc().nulls_last(), Document.id, Task.position)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+        .options(selectinload(Task.agencies).selectinload(TaskAgency.org_unit),
+                 selectinload(Task.group_assignments), selectinload(Task.document))
+    )
+    rows = session.execute(query).all()
+    return Page(items=[(task, task_level) for task, task_level in rows], total=total,
+                page=page, page_size=page_size)
+
+
+def count_by_level(session: Session, filters: TaskFilter | None = None, *,
+                   at: datetime) -> dict[str, int]:
+    """Count tasks per completion level as of `at`; every level is present, zero included."""
+    level = completion_level_expr(at)
+    query = _apply_filters(select(level, func.count()), filters or TaskFilter(), level)
+    counts = dict.fromkeys(LEVELS, 0)
+    for name, count in session.execute(query.group_by(level)):
+        counts[name] = count
+    return counts
+
+
+def count_by_agency(session: Session, *, at: datetime, role: str = "lead",
+                    filters: TaskFilter | None = None) -> list[dict]:
+    """Count tasks per agency (in the given role) and completion level, agencies in Vietnamese order."""
+    level = completion_level_expr(at)
+    query = (
+        select(TaskAgency.org_unit_id, level, func.count())
+        .join(Task, Task.id == TaskAgency.task_id)
+        .where(TaskAgency.role == role)
+    )
+    query = _apply_filters(query, filters or TaskFilter(), level)
+    rows = session.execute(query.group_by(TaskAgency.org_unit_id, level)).all()
+    per_unit: dict[int, dict[str, int]] = {}
+    for unit_id, name, count in rows:
+        per_unit.setdefault(unit_id, dict.fromkeys(LEVELS, 0))[name] = count
+    if not per_unit:
+        return []
+    units = session.scalars(
+        select(OrgUnit).where(OrgUnit.id.in_(per_unit)).order_by(OrgUnit.sort_key)
+    ).all()
+    return [
+        {"org_unit": unit, "counts": per_unit[unit.id], "total": sum(per_unit[unit.id].values())}
+        for unit in units
+    ]
+
+
+def agencies_with_tasks(session: Session) -> list[OrgUnit]:
+    """Return the org units that hold any task role, in Vietnamese alphabetical order."""
+    ids = select(TaskAgency.org_unit_id).distinct()
+    return list(session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ids))
+                                .order_by(OrgUnit.sort_key)))
+
+
+def classification_values(session: Session) -> list[ClassificationValue]:
+    return list(session.scalars(
+        select(ClassificationValue).where(ClassificationValue.is_active.is_(True))
+        .order_by(ClassificationValue.scheme_id, ClassificationValue.position)
+        .options(selectinload(ClassificationValue.scheme))))
+
+
+__all__ = ["TaskFilter", "Page", "list_tasks", "count_by_level", "count_by_agency",
+           "agencies_with_tasks", "classification_values", "end_of_day"]

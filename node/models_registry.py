@@ -1,0 +1,5 @@
+"""One place that imports every model module, so metadata is complete."""
+
+
+def import_all_models() -> None:
+    import node.local_tasks.models  # noqa: F401
