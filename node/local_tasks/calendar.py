@@ -497,7 +497,7 @@ class WorkingCalendar:
                         return cursor + remaining
                     remaining -= available
                     cursor = period_end
-            # The loop ends because an unknown year raises CalendarError.
+            # The loop always ends: it returns, or an unknown year raises CalendarError.
             cursor = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self._tz)
 
     def working_hours_between(self, start: datetime, end: datetime) -> Decimal:
