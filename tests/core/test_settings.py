@@ -1,0 +1,61 @@
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from node.core.settings import SettingsError, load_settings
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_file_values_and_sections(tmp_path):
+    path = _write(tmp_path, 'instance_path = "data"\n[node]\nid = "tinh-04"\nlevel = 1\n'
+                            '[working_hours]\nperiods = ["07:30-11:30", "13:30-17:00"]\n')
+    settings = load_settings(path, environ={})
+    assert settings.node_id == "tinh-04"
+    assert settings.node_level == 1
+    assert settings.instance_path == tmp_path / "data"
+    assert settings.working_hours.periods[0] == (time(7, 30), time(11, 30))
+
+
+def test_environment_overrides_file(tmp_path):
+    path = _write(tmp_path, 'database_url = "sqlite:///a.db"\n')
+    settings = load_settings(path, environ={"THEODOI_DATABASE_URL": "postgresql://x/y",
+                                            "THEODOI_PAGE_SIZE": "20"})
+    assert settings.database_url == "postgresql://x/y"
+    assert settings.page_size == 20
+
+
+def test_default_database_is_sqlite_in_instance(tmp_path):
+    settings = load_settings(None, environ={"THEODOI_INSTANCE_PATH": str(tmp_path)})
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'theodoi.sqlite3'}"
+
+
+def test_invalid_number_names_setting(tmp_path):
+    with pytest.raises(SettingsError, match="page_size.*'many'"):
+        load_settings(None, environ={"THEODOI_PAGE_SIZE": "many"})
+
+
+def test_unknown_key_rejected(tmp_path):
+    with pytest.raises(SettingsError, match="databse_url"):
+        load_settings(_write(tmp_path, 'databse_url = "x"\n'), environ={})
+
+
+def test_overlapping_periods_rejected(tmp_path):
+    path = _write(tmp_path, '[working_hours]\nperiods = ["08:00-12:00", "11:00-17:00"]\n')
+    with pytest.raises(SettingsError, match="11:00-17:00"):
+        load_settings(path, environ={})
+
+
+def test_missing_file_named(tmp_path):
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_locale_must_be_vi_or_en():
+    with pytest.raises(SettingsError, match="default_locale"):
+        load_settings(None, environ={"THEODOI_DEFAULT_LOCALE": "fr"})
