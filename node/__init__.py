@@ -9,6 +9,7 @@ from node.core.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask application of one node."""
+    from node.core.catalogs import compile_catalogs
     from node.core.errors_web import init_error_handlers
     from node.core.i18n import init_i18n
     from node.core.logging import configure_logging
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["theodoi_calendar"] = load_calendar(settings)
 
     init_db(app)
+    compile_catalogs()
     init_i18n(app)
     init_error_handlers(app)
     _register_blueprints(app)
