@@ -1,0 +1,231 @@
+"""Endpoints of the JSON API: documents, tasks, counts and reference data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flask import current_app, jsonify, request, send_file, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import UnsupportedMediaType
+
+from node.core.errors import ConflictError, FieldProblem, ValidationError
+from node.core.web import db_session
+from node.local_tasks import queries, service
+from node.local_tasks.api import api, serialize
+from node.local_tasks.api.document_input import read_document
+from node.local_tasks.api.params import (
+    PAGING_PARAMS,
+    TASK_FILTER_PARAMS,
+    InvalidQueryError,
+    parse_at_only,
+    parse_paging,
+    parse_task_query,
+    reject_unknown,
+)
+from node.local_tasks.models import ClassificationScheme, Document, DocumentKind, OrgUnit
+from node.local_tasks.queries import MAX_PAGE_SIZE
+
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "web" / "static" / "openapi.json"
+API_ACTOR = "api"
+
+
+def _page_size_default() -> int:
+    return current_app.config["THEODOI_SETTINGS"].page_size
+
+
+def _page_body(items: list, total: int, page: int, page_size: int) -> dict:
+    pages = max(1, -(-total // page_size))
+    return {"items": items, "total": total, "page": page, "page_size": page_size, "pages": pages}
+
+
+# Documents -------------------------------------------------------------------
+
+
+@api.get("/documents")
+def list_documents():  # noqa: ANN201
+    reject_unknown(request.args, PAGING_PARAMS)
+    page, page_size = parse_paging(request.args, default_page_size=_page_size_default())
+    session = db_session()
+    total = session.scalar(select(func.count()).select_from(Document)) or 0
+    documents = session.scalars(
+        select(Document).options(selectinload(Document.kind))
+        .order_by(Document.issued_on.desc().nulls_last(), Document.id)
+        .offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return jsonify(_page_body([serialize.document(doc) for doc in documents], total, page,
+                              page_size))
+
+
+def _document_with_tasks(document: Document, at: datetime, page: int, page_size: int) -> dict:
+    """Return a document's JSON with one page of its tasks and its counts by level as of `at`."""
+    session = db_session()
+    filters = queries.TaskFilter(document_id=document.id)
+    tasks = queries.list_tasks(session, filters, at=at, page=page, page_size=page_size)
+    body = serialize.document(document)
+    body["at"] = serialize.instant(at)
+    body["level_counts"] = serialize.level_counts(queries.count_by_level(session, filters, at=at))
+    body["tasks"] = _page_body([serialize.task_summary(task, level) for task, level in tasks.items],
+                               tasks.total, tasks.page, tasks.page_size)
+    return body
+
+
+@api.get("/documents/<int:document_id>")
+def get_document(document_id: int):  # noqa: ANN201
+    reject_unknown(request.args, ("at", *PAGING_PARAMS))
+    document = service.get_document(db_session(), document_id)
+    page, page_size = parse_paging(request.args, default_page_size=_page_size_default())
+    at, _ = parse_at_only(request.args)
+    return jsonify(_document_with_tasks(document, at, page, page_size))
+
+
+def _without_reported(problems: list[FieldProblem], reported: list[FieldProblem]) -> list[FieldProblem]:
+    """Drop service problems on fields that the body reader already reported."""
+    paths = {problem.path for problem in reported}
+
+    def covered(path: str) -> bool:
+        return any(path == p or path.startswith((p + ".", p + "[")) for p in paths if p)
+
+    return [problem for problem in problems if not covered(problem.path)]
+
+
+def _create_agencies_flag() -> bool:
+    value = request.args.get("create_agencies", "false").strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0", ""):
+        return False
+    raise InvalidQueryError("Invalid query parameter: create_agencies", problems=[
+        FieldProblem("create_agencies", "invalid boolean; use true or false", value)])
+
+
+@api.post("/documents")
+def create_document():  # noqa: ANN201
+    reject_unknown(request.args, ("create_agencies",))
+    create_agencies = _create_agencies_flag()
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the document as JSON with Content-Type: application/json")
+    body = request.get_json()
+    document_input, problems = read_document(body)
+    if not isinstance(body, dict):
+        problems.raise_if_any("The request body must be a JSON object")
+    session = db_session()
+    try:
+        document = service.create_document(
+            session, document_input, create_agencies=create_agencies, actor=API_ACTOR,
+            calendar=current_app.extensions["theodoi_calendar"])
+    except ValidationError as exc:
+        if not problems.problems or type(exc) is not ValidationError:
+            raise
+        # Problems found by the reader and by the service are reported together;
+        # the failed request is rolled back, so nothing is stored.
+        merged = problems.problems + _without_reported(exc.problems, problems.problems)
+        raise ValidationError(exc.message, problems=merged) from None
+    except ConflictError as exc:
+        if not problems.problems:
+            raise
+        problems.add("reference", exc.message, document_input.reference)
+        problems.raise_if_any("The document is invalid")
+    # The service found nothing wrong with the fields it was given, but the
+    # reader left out invalid ones: the request fails and is rolled back.
+    problems.raise_if_any(f"Document {document.reference} is invalid")
+
+    body = _document_with_tasks(document, datetime.now(UTC), 1, MAX_PAGE_SIZE)
+    location = url_for("api.get_document", document_id=document.id)
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = location
+    return response
+
+
+# Tasks -------------------------------------------------------------------------
+
+
+@api.get("/tasks")
+def list_tasks():  # noqa: ANN201
+    reject_unknown(request.args, (*TASK_FILTER_PARAMS, "at", *PAGING_PARAMS))
+    session = db_session()
+    query = parse_task_query(session, request.args, default_page_size=_page_size_default())
+    page = queries.list_tasks(session, query.filters, at=query.at, page=query.page,
+                              page_size=query.page_size)
+    body = _page_body([serialize.task_summary(task, level) for task, level in page.items],
+                      page.total, page.page, page.page_size)
+    body["at"] = serialize.instant(query.at)
+    return jsonify(body)
+
+
+@api.get("/tasks/<int:task_id>")
+def get_task(task_id: int):  # noqa: ANN201
+    reject_unknown(request.args, ("at",))
+    at, _ = parse_at_only(request.args)
+    task = service.get_task(db_session(), task_id)
+    return jsonify(serialize.task_detail(task, at))
+
+
+# Counts ------------------------------------------------------------------------
+
+
+@api.get("/counts/levels")
+def count_levels():  # noqa: ANN201
+    reject_unknown(request.args, (*TASK_FILTER_PARAMS, "at"))
+    session = db_session()
+    query = parse_task_query(session, request.args)
+    counts = queries.count_by_level(session, query.filters, at=query.at)
+    body = serialize.level_counts(counts)
+    body["at"] = serialize.instant(query.at)
+    return jsonify(body)
+
+
+@api.get("/counts/agencies")
+def count_agencies():  # noqa: ANN201
+    reject_unknown(request.args, (*TASK_FILTER_PARAMS, "at"))
+    session = db_session()
+    query = parse_task_query(session, request.args, role_required_agency=False)
+    role = query.filters.agency_role or "lead"
+    rows = queries.count_by_agency(session, at=query.at, role=role, filters=query.filters)
+    items = [{"org_unit": serialize.org_unit_ref(row["org_unit"]), "total": row["total"],
+              "counts": row["counts"]} for row in rows]
+    return jsonify({"at": serialize.instant(query.at), "role": role, "items": items})
+
+
+# Reference data ----------------------------------------------------------------
+
+
+@api.get("/org-units")
+def list_org_units():  # noqa: ANN201
+    reject_unknown(request.args, ("needs_review",))
+    query = select(OrgUnit).order_by(OrgUnit.sort_key)
+    flag = request.args.get("needs_review", "").strip().lower()
+    if flag in ("true", "1"):
+        query = query.where(OrgUnit.needs_review.is_(True))
+    elif flag in ("false", "0"):
+        query = query.where(OrgUnit.needs_review.is_(False))
+    elif flag:
+        raise InvalidQueryError("Invalid query parameter: needs_review", problems=[
+            FieldProblem("needs_review", "invalid boolean; use true or false", flag)])
+    units = db_session().scalars(query).all()
+    return jsonify({"items": [serialize.org_unit(unit) for unit in units]})
+
+
+@api.get("/classifications")
+def list_classifications():  # noqa: ANN201
+    reject_unknown(request.args, ())
+    schemes = db_session().scalars(
+        select(ClassificationScheme).order_by(ClassificationScheme.id)
+        .options(selectinload(ClassificationScheme.values))
+    ).all()
+    return jsonify({"items": [serialize.classification_scheme(scheme) for scheme in schemes]})
+
+
+@api.get("/document-kinds")
+def list_document_kinds():  # noqa: ANN201
+    reject_unknown(request.args, ())
+    kinds = db_session().scalars(select(DocumentKind).order_by(DocumentKind.id)).all()
+    return jsonify({"items": [serialize.document_kind(kind) for kind in kinds]})
+
+
+@api.get("/openapi.json")
+def openapi():  # noqa: ANN201
+    return send_file(OPENAPI_PATH, mimetype="application/json", max_age=300)
+
