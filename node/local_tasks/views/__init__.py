@@ -1,0 +1,23 @@
+"""Server-rendered pages of one node: dashboard, tasks, documents, agencies.
+
+Templates and the style sheet live in node/web/; the pages use no script and
+load nothing from outside the node, so they work offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+views = Blueprint(
+    "views",
+    __name__,
+    template_folder=str(WEB_DIR / "templates"),
+    static_folder=str(WEB_DIR / "static"),
+    static_url_path="/static",
+)
+
+from node.local_tasks.views import helpers, pages  # noqa: E402,F401 - registers on `views`

@@ -1,0 +1,93 @@
+"""Screen names of the codes stored by the domain (levels, roles, states...), translated lazily."""
+
+from __future__ import annotations
+
+from node.core.i18n import _l
+from node.local_tasks.completion import (
+    COMPLETED_LATE,
+    COMPLETED_ON_TIME,
+    IMPLEMENTED_NOT_COMPLETED,
+    IN_PROGRESS_ON_TIME,
+    IN_PROGRESS_OVERDUE,
+    NOT_STARTED_ON_TIME,
+    NOT_STARTED_OVERDUE,
+)
+
+LEVEL_LABELS = {
+    COMPLETED_ON_TIME: _l("Completed on time"),
+    COMPLETED_LATE: _l("Completed late"),
+    IN_PROGRESS_ON_TIME: _l("In progress, on time"),
+    IN_PROGRESS_OVERDUE: _l("In progress, overdue"),
+    IMPLEMENTED_NOT_COMPLETED: _l("Implemented but not completed"),
+    NOT_STARTED_ON_TIME: _l("Not started, on time"),
+    NOT_STARTED_OVERDUE: _l("Not started, overdue"),
+}
+
+ROLE_LABELS = {
+    "lead": _l("Lead agency"),
+    "coordinating": _l("Coordinating agency"),
+    "monitoring": _l("Monitoring agency"),
+}
+
+CONFIDENTIALITY_LABELS = {
+    "regular": _l("Regular"),
+    "confidential": _l("Confidential"),
+    "top_secret": _l("Top secret"),
+}
+
+REPORTED_STATE_LABELS = {
+    "not_started": _l("Not started"),
+    "in_progress": _l("In progress"),
+    "completed": _l("Completed"),
+    "ended_not_completed": _l("Ended without completion"),
+    "will_not_carry_out": _l("Will not be carried out"),
+}
+
+DEADLINE_KIND_LABELS = {
+    "transfer": _l("Transfer deadline"),
+    "receipt": _l("Receipt confirmation deadline"),
+    "objection": _l("Feedback or objection deadline"),
+    "feedback": _l("Feedback processing deadline"),
+    "result_report": _l("Result report deadline"),
+    "checkpoint_half": _l("Mid-term report checkpoint"),
+    "checkpoint_three_quarters": _l("Three-quarter-time report checkpoint"),
+}
+
+PRECISION_LABELS = {
+    "instant": _l("exact time"),
+    "day": _l("day"),
+    "month": _l("end of month"),
+    "quarter": _l("end of quarter"),
+    "half_year": _l("end of half-year"),
+    "year": _l("end of year"),
+    "range": _l("end of period"),
+    "none": _l("no deadline"),
+}
+
+EVENT_LABELS = {
+    "created": _l("Task created"),
+}
+
+ORG_UNIT_KIND_LABELS = {
+    "central_committee": _l("Central Committee"),
+    "leadership_body": _l("Leadership body"),
+    "central_party_agency": _l("Central party agency"),
+    "central_party_council": _l("Central party council"),
+    "central_party_press": _l("Central party press"),
+    "party_committee_directly_under_CC": _l("Party committee directly under the Central Committee"),
+    "provincial_party_committee": _l("Provincial party committee"),
+    "imported": _l("Created by import"),
+}
+
+ORG_UNIT_STATUS_LABELS = {
+    "active": _l("Active"),
+    "historical": _l("Former name"),
+    "dissolved": _l("Dissolved"),
+}
+
+
+def label(labels: dict, code: str | None) -> str:
+    """Return the translated name of `code`, or the code itself when it has none."""
+    if code is None:
+        return ""
+    return str(labels.get(code, code))

@@ -1,0 +1,155 @@
+"""The pages: dashboard, task list and task, documents, agencies, group assignments to resolve."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app, render_template, request
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from node.core.web import db_session
+from node.local_tasks import queries, service
+from node.local_tasks.api.params import parse_at_only, parse_paging, parse_task_query
+from node.local_tasks.completion import LEVELS, completion_level_expr, level_of
+from node.local_tasks.models import (
+    AGENCY_ROLES,
+    DEADLINE_KINDS,
+    Document,
+    GroupAssignment,
+    OrgUnit,
+    Task,
+    TaskAgency,
+)
+from node.local_tasks.views import views
+
+
+def _page_size() -> int:
+    return current_app.config["THEODOI_SETTINGS"].page_size
+
+
+def unresolved_lead_group_counts(session: Session, at: datetime) -> dict[str, int]:
+    """Count, per level, the tasks whose lead is a group of agencies not yet resolved."""
+    level = completion_level_expr(at)
+    has_group = exists().where(and_(GroupAssignment.task_id == Task.id,
+                                    GroupAssignment.role == "lead",
+                                    GroupAssignment.resolved_at.is_(None)))
+    counts = dict.fromkeys(LEVELS, 0)
+    for name, count in session.execute(
+            select(level, func.count()).where(has_group).group_by(level)):
+        counts[name] = count
+    return counts
+
+
+@views.get("/")
+def dashboard():  # noqa: ANN201
+    session = db_session()
+    at, at_given = parse_at_only(request.args)
+    counts = queries.count_by_level(session, at=at)
+    agencies = queries.count_by_agency(session, at=at, role="lead")
+    groups = unresolved_lead_group_counts(session, at)
+    return render_template(
+        "dashboard.html", at=at, at_given=at_given, counts=counts,
+        total=sum(counts.values()), agencies=agencies, groups=groups,
+        groups_total=sum(groups.values()),
+    )
+
+
+def _filter_choices(session: Session) -> dict:
+    documents = session.scalars(
+        select(Document).order_by(Document.issued_on.desc().nulls_last(), Document.id)).all()
+    return {
+        "agency_choices": queries.agencies_with_tasks(session),
+        "document_choices": documents,
+        "classification_choices": queries.classification_values(session),
+        "roles": AGENCY_ROLES,
+    }
+
+
+@views.get("/tasks")
+def task_list():  # noqa: ANN201
+    session = db_session()
+    query = parse_task_query(session, request.args, default_page_size=_page_size())
+    page = queries.list_tasks(session, query.filters, at=query.at, page=query.page,
+                              page_size=query.page_size)
+    return render_template(
+        "tasks.html", page=page, query=query, filters=query.filters, at=query.at,
+        at_given=query.at_given, **_filter_choices(session),
+    )
+
+
+@views.get("/tasks/<int:task_id>")
+def task_detail(task_id: int):  # noqa: ANN201
+    session = db_session()
+    at, at_given = parse_at_only(request.args)
+    task = service.get_task(session, task_id)
+    by_role = {role: [link.org_unit for link in task.agencies if link.role == role]
+               for role in AGENCY_ROLES}
+    deadlines = sorted(task.deadlines, key=lambda row: DEADLINE_KINDS.index(row.kind))
+    return render_template(
+        "task.html", task=task, level=level_of(task, at), at=at, at_given=at_given,
+        by_role=by_role, deadlines=deadlines,
+    )
+
+
+@views.get("/documents")
+def document_list():  # noqa: ANN201
+    session = db_session()
+    page_number, page_size = parse_paging(request.args, default_page_size=_page_size())
+    total = session.scalar(select(func.count()).select_from(Document)) or 0
+    documents = session.scalars(
+        select(Document).options(selectinload(Document.kind))
+        .order_by(Document.issued_on.desc().nulls_last(), Document.id)
+        .offset((page_number - 1) * page_size).limit(page_size)
+    ).all()
+    page = queries.Page(items=list(documents), total=total, page=page_number, page_size=page_size)
+    return render_template("documents.html", page=page)
+
+
+@views.get("/documents/<int:document_id>")
+def document_detail(document_id: int):  # noqa: ANN201
+    session = db_session()
+    document = service.get_document(session, document_id)
+    at, at_given = parse_at_only(request.args)
+    page_number, page_size = parse_paging(request.args, default_page_size=_page_size())
+    filters = queries.TaskFilter(document_id=document.id)
+    page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
+    counts = queries.count_by_level(session, filters, at=at)
+    return render_template(
+        "document.html", document=document, page=page, counts=counts,
+        total=sum(counts.values()), at=at, at_given=at_given,
+    )
+
+
+@views.get("/agencies")
+def agency_list():  # noqa: ANN201
+    session = db_session()
+    only_review = request.args.get("needs_review") in ("1", "true")
+    query = select(OrgUnit).options(selectinload(OrgUnit.parent)).order_by(OrgUnit.sort_key)
+    if only_review:
+        query = query.where(OrgUnit.needs_review.is_(True))
+    units = session.scalars(query).all()
+    lead_counts = dict(session.execute(
+        select(TaskAgency.org_unit_id, func.count()).where(TaskAgency.role == "lead")
+        .group_by(TaskAgency.org_unit_id)).all())
+    review_count = session.scalar(
+        select(func.count()).select_from(OrgUnit).where(OrgUnit.needs_review.is_(True))) or 0
+    return render_template("agencies.html", units=units, lead_counts=lead_counts,
+                           only_review=only_review, review_count=review_count)
+
+
+@views.get("/group-assignments")
+def group_assignment_list():  # noqa: ANN201
+    session = db_session()
+    page_number, page_size = parse_paging(request.args, default_page_size=_page_size())
+    unresolved = GroupAssignment.resolved_at.is_(None)
+    total = session.scalar(select(func.count()).select_from(GroupAssignment).where(unresolved)) or 0
+    rows = session.scalars(
+        select(GroupAssignment).where(unresolved)
+        .join(Task, Task.id == GroupAssignment.task_id)
+        .order_by(Task.document_id, Task.position, GroupAssignment.id)
+        .options(selectinload(GroupAssignment.task).selectinload(Task.document))
+        .offset((page_number - 1) * page_size).limit(page_size)
+    ).all()
+    page = queries.Page(items=list(rows), total=total, page=page_number, page_size=page_size)
+    return render_template("group_assignments.html", page=page)
