@@ -89,6 +89,28 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> Iterator[str]:
+    """URL of an empty database of the suite's kind, for tests that commit for real."""
+    if database_kind() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    url, admin = _create_postgres_database()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def node_config(tmp_path: Path, fresh_database_url: str) -> Path:
+    """A settings file for a node on a fresh database, for CLI tests."""
+    config = tmp_path / "theodoi.toml"
+    config.write_text(f'instance_path = "instance"\ndatabase_url = "{fresh_database_url}"\n'
+                      'log_level = "WARNING"\n', encoding="utf-8")
+    return config
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
     instance = tmp_path_factory.mktemp("instance")
