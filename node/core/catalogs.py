@@ -3,7 +3,8 @@
 Compiled .mo files are not kept in git: `create_app` compiles a catalogue
 whose .mo is missing or older than its .po. To add or change a message:
 
-    pybabel extract -F babel.cfg -k _l -o node/translations/messages.pot .
+    pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+        -o node/translations/messages.pot .
     pybabel update -i node/translations/messages.pot -d node/translations
 
 then translate the new entries of `vi/LC_MESSAGES/messages.po`.
@@ -31,7 +32,8 @@ def read_catalog(path: Path, locale: str | None = None) -> Catalog:
         return pofile.read_po(handle, locale=locale)
 
 
-def compile_catalogs(translations_dir: Path = TRANSLATIONS_DIR, *, force: bool = False) -> list[Path]:
+def compile_catalogs(translations_dir: Path = TRANSLATIONS_DIR, *,
+                     force: bool = False) -> list[Path]:
     """Write a .mo beside each .po whose .mo is missing or older; return the files written.
 
     Fuzzy entries are left out, as `pybabel compile` does without `--use-fuzzy`.

@@ -17,7 +17,8 @@ views = Blueprint(
     __name__,
     template_folder=str(WEB_DIR / "templates"),
     static_folder=str(WEB_DIR / "static"),
-    static_url_path="/static",
+    # The app registers /static for its own (unused) folder, so the pages use /assets.
+    static_url_path="/assets",
 )
 
 from node.local_tasks.views import helpers, pages  # noqa: E402,F401 - registers on `views`
