@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from node.core.errors import DomainError, ProblemCollector
+from node.core.errors import ProblemCollector
+from node.local_tasks.deadlines import DeadlineError, parse_deadline
 from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
 from node.local_tasks.models import AGENCY_ROLES
 from node.local_tasks.service import parse_confidentiality
@@ -133,21 +134,8 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _parse_deadline_text(text: str) -> DeadlineInput:
-    # NOTE: the parser of Vietnamese deadline phrases lives in its own module,
-    # which may be missing from a partial install; callers then give dates.
-    try:
-        from node.local_tasks.deadlines import parse_deadline
-    except ImportError:
-        raise ValueError("this node cannot read deadline text yet; give deadline_on "
-                         "(YYYY-MM-DD) or deadline_at (ISO 8601 instant) as well") from None
-    try:
-        return parse_deadline(text)
-    except DomainError as exc:
-        raise ValueError(exc.message) from None
-
-
-def _read_deadline(reader: _Reader, data: dict, path: str) -> DeadlineInput:
+def _read_deadline(reader: _Reader, data: dict, path: str,
+                   issued_on: date | None) -> DeadlineInput:
     text = reader.string(data, "deadline", path)
     on = reader.day(data, "deadline_on", path)
     at = reader.instant(data, "deadline_at", path)
@@ -162,12 +150,11 @@ def _read_deadline(reader: _Reader, data: dict, path: str) -> DeadlineInput:
         deadline = DeadlineInput(text=text, at=at, precision="instant")
     elif text is not None and text.strip():
         try:
-            deadline = _parse_deadline_text(text)
-        except ValueError as exc:
-            reader.problems.add(_join(path, "deadline"), f"deadline text not understood ({exc})",
-                                text)
+            # A period without a year ("Quý II") takes the year of the document's issue.
+            deadline = parse_deadline(text, issued_on=issued_on)
+        except DeadlineError as exc:
+            reader.problems.add(_join(path, "deadline"), str(exc), text)
             return DeadlineInput(text=text)
-        deadline.text = text
     else:
         has_any = any(data.get(name) is not None for name in ("deadline_on", "deadline_at"))
         if time_class is None and not has_any:
@@ -217,7 +204,8 @@ def _read_classifications(reader: _Reader, data: dict, path: str) -> list[tuple[
     return pairs
 
 
-def _read_task(reader: _Reader, item: object, path: str) -> TaskInput | None:
+def _read_task(reader: _Reader, item: object, path: str,
+               issued_on: date | None) -> TaskInput | None:
     data = reader.object(item, path, TASK_FIELDS)
     if data is None:
         return None
@@ -230,7 +218,7 @@ def _read_task(reader: _Reader, item: object, path: str) -> TaskInput | None:
         coordinating_agencies=reader.strings(data, "coordinating_agencies", path),
         monitoring_agency=reader.string(data, "monitoring_agency", path),
         group_assignments=_read_groups(reader, data, path),
-        deadline=_read_deadline(reader, data, path),
+        deadline=_read_deadline(reader, data, path, issued_on),
         completed_at=reader.instant(data, "completed_at", path),
         progress_percent=reader.integer(data, "progress_percent", path),
         result_summary=reader.string(data, "result_summary", path),
@@ -280,5 +268,6 @@ def read_document(body: object) -> tuple[DocumentInput, ProblemCollector]:
         doc.task_count = None
     for index, item in enumerate(reader.array(data, "tasks", "")):
         # An empty placeholder keeps the indices that the service reports in line.
-        doc.tasks.append(_read_task(reader, item, f"tasks[{index}]") or TaskInput())
+        task = _read_task(reader, item, f"tasks[{index}]", doc.issued_on)
+        doc.tasks.append(task or TaskInput())
     return doc, problems

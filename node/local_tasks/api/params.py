@@ -153,7 +153,8 @@ def parse_task_query(session: Session, args: MultiDict, *, default_page_size: in
 
     filters.deadline_from = _date(args, "deadline_from", problems)
     filters.deadline_to = _date(args, "deadline_to", problems)
-    if filters.deadline_from and filters.deadline_to and filters.deadline_from > filters.deadline_to:
+    start, end = filters.deadline_from, filters.deadline_to
+    if start is not None and end is not None and start > end:
         problems.add("deadline_to", "ends before deadline_from; swap the two dates",
                      filters.deadline_to.isoformat())
 

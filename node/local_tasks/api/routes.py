@@ -80,7 +80,8 @@ def get_document(document_id: int):  # noqa: ANN201
     return jsonify(_document_with_tasks(document, at, page, page_size))
 
 
-def _without_reported(problems: list[FieldProblem], reported: list[FieldProblem]) -> list[FieldProblem]:
+def _without_reported(problems: list[FieldProblem],
+                      reported: list[FieldProblem]) -> list[FieldProblem]:
     """Drop service problems on fields that the body reader already reported."""
     paths = {problem.path for problem in reported}
 
