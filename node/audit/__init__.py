@@ -1,0 +1,1 @@
+"""Tamper-evident audit log: every write of the node, hash-chained in `audit_entries`."""
