@@ -195,10 +195,12 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def _register_optional_commands() -> None:
+    from node.audit.cli import audit
     from node.demo import demo
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
 
+    main.add_command(audit)
     main.add_command(calendar)
     main.add_command(import_command)
     main.add_command(demo)
