@@ -11,6 +11,7 @@ from importlib import resources
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from node.audit import service as audit_log
 from node.core.errors import ValidationError
 from node.core.text import clean
 from node.local_tasks.models import (
@@ -122,7 +123,7 @@ def seed_reference_data(session: Session) -> dict[str, int]:
 
 
 def add_classification_value(session: Session, *, scheme_code: str, code: str, name_vi: str,
-                             name_en: str) -> ClassificationValue:
+                             name_en: str, actor: str | None = None) -> ClassificationValue:
     """Add a value to a classification scheme, creating the scheme if it is new."""
     code = clean(code)
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,59}", code):
@@ -141,5 +142,9 @@ def add_classification_value(session: Session, *, scheme_code: str, code: str, n
                                 name_en=clean(name_en), position=len(scheme.values))
     session.add(value)
     session.flush()
+    audit_log.record(session, actor=actor, action="classification.create",
+                     object_type="classification", object_id=value.id,
+                     after={"scheme": scheme_code, **audit_log.snapshot(
+                         value, ("code", "name_vi", "name_en", "position", "is_active"))})
     logger.info("classification value added", extra={"scheme": scheme_code, "code": code})
     return value

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from node.audit import service as audit_log
 from node.core.errors import NotFoundError, ProblemCollector
 from node.core.text import clean, fold, nfc, sort_key
 from node.local_tasks import deadlines_service
@@ -56,6 +57,14 @@ _CONFIDENTIALITY_WORDS = {
 _ABSOLUTELY_SECRET_WORDS = {"tuyet mat", "absolutely secret", "absolutely_secret"}
 
 MAX_DOCUMENT_TASKS = 10_000
+
+# Fields copied into audit entries. No task content is copied, because the
+# tasks of confidential documents must never reveal it.
+_DOCUMENT_AUDIT_FIELDS = ("reference", "number", "symbol", "kind_id", "summary", "issued_on",
+                          "signer", "issuing_body", "submitting_body", "confidentiality",
+                          "task_count", "source", "source_sha256")
+_ORG_UNIT_AUDIT_FIELDS = ("code", "name", "name_en", "short_name", "kind", "parent_id",
+                          "is_root", "gso_code", "status", "needs_review", "source")
 
 
 def parse_confidentiality(value: str | None, *, path: str = "confidentiality") -> str:
@@ -130,6 +139,7 @@ def create_org_unit(
     needs_review: bool = False,
     source: str | None = None,
     aliases: list[str] | None = None,
+    actor: str | None = None,
 ) -> OrgUnit:
     """Create an org unit under `parent` (None only for the root) with its aliases."""
     name = clean(name)
@@ -150,12 +160,17 @@ def create_org_unit(
     )
     session.add(unit)
     seen = {unit.name_folded}
+    added_aliases: list[str] = []
     for alias in aliases or []:
         folded = fold(alias)
         if folded and folded not in seen:
             seen.add(folded)
+            added_aliases.append(clean(alias))
             session.add(OrgUnitAlias(org_unit=unit, alias=clean(alias), alias_folded=folded))
     session.flush()
+    audit_log.record(session, actor=actor, action="org_unit.create", object_type="org_unit",
+                     object_id=unit.id, after={**audit_log.snapshot(unit, _ORG_UNIT_AUDIT_FIELDS),
+                                               "aliases": added_aliases})
     logger.info("org unit created", extra={"org_unit_id": unit.id, "code": unit.code})
     return unit
 
@@ -259,6 +274,7 @@ def _resolve_agencies(
     *,
     create_agencies: bool,
     problems: ProblemCollector,
+    actor: str | None,
 ) -> dict[str, OrgUnit]:
     """Match every agency name of the document to an org unit, creating missing ones if asked."""
     names: dict[str, str] = {}
@@ -276,7 +292,8 @@ def _resolve_agencies(
                 continue
             unit = create_org_unit(session, code=_imported_unit_code(session), name=name,
                                    kind="imported", parent=root, needs_review=True,
-                                   source="created by import; review its place in the tree")
+                                   source="created by import; review its place in the tree",
+                                   actor=actor)
         if unit is None:
             origins = [t.origin or f"tasks[{i}]" for i, t in enumerate(doc.tasks)
                        if folded in {fold(n) for n in
@@ -331,7 +348,8 @@ def create_document(
     confidentiality = _validate_document(session, doc, problems)
     for index, task_input in enumerate(doc.tasks):
         _validate_task(index, task_input, confidentiality, problems)
-    agencies = _resolve_agencies(session, doc, create_agencies=create_agencies, problems=problems)
+    agencies = _resolve_agencies(session, doc, create_agencies=create_agencies, problems=problems,
+                                 actor=actor)
     classifications = [
         _classification_values(session, t.classifications + [("time", t.deadline.time_class)],
                                f"tasks[{i}].classifications", problems)
@@ -365,6 +383,9 @@ def create_document(
         _add_task(session, document, position, task_input, values, agencies, regular, actor)
     session.flush()
     deadlines_service.compute_for_document(session, document, calendar=calendar)
+    audit_log.record(session, actor=actor, action="document.create", object_type="document",
+                     object_id=document.id,
+                     after=audit_log.snapshot(document, _DOCUMENT_AUDIT_FIELDS))
     logger.info(
         "document created",
         extra={"document_id": document.id, "reference": document.reference,
