@@ -1,0 +1,250 @@
+"""Storing parsed documents through the service: the whole file or nothing.
+
+Agencies are matched row by row first, so that an unknown agency is reported
+with the row and column that name it. Then the service validates and stores
+each document. Any problem, or a dry run, rolls the session back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from node.core.errors import DomainError, ValidationError
+from node.core.i18n import lazy_gettext as _l
+from node.core.text import fold
+from node.local_tasks import service
+from node.local_tasks.importer import headers as h
+from node.local_tasks.importer.importer import (
+    PROGRESS_MIN_ROWS,
+    ImportOptions,
+    ParsedDocument,
+    ParseResult,
+    Problem,
+    parse_file,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DocumentSummary:
+    """The counts of one stored document (in a dry run, of one checked document)."""
+
+    reference: str
+    tasks: int
+    group_assignments: int
+    confidentiality: str
+
+
+@dataclass
+class ImportResult:
+    """The outcome of an import: counts, agencies to create and every problem."""
+
+    file_name: str
+    dry_run: bool
+    written: bool = False
+    documents: list[DocumentSummary] = field(default_factory=list)
+    # Agencies created with needs_review (in a dry run: that would be created).
+    created_agencies: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rejected: bool = False
+
+    @property
+    def task_count(self) -> int:
+        return sum(document.tasks for document in self.documents)
+
+    @property
+    def group_assignment_count(self) -> int:
+        return sum(document.group_assignments for document in self.documents)
+
+
+def summarise(parsed: ParseResult, *, dry_run: bool) -> ImportResult:
+    """Build the result of a parse alone, before anything is matched or stored."""
+    return ImportResult(
+        file_name=parsed.file_name,
+        dry_run=dry_run,
+        documents=[
+            DocumentSummary(
+                reference=item.document.reference,
+                tasks=len(item.document.tasks),
+                group_assignments=sum(len(task.group_assignments) for task in item.document.tasks),
+                confidentiality=item.document.confidentiality,
+            )
+            for item in parsed.documents
+        ],
+        problems=list(parsed.problems),
+        notes=list(parsed.notes),
+        rejected=parsed.rejected,
+    )
+
+
+def import_file(session: Session, path: Path, options: ImportOptions, *,
+                actor: str | None = None, progress: bool = False) -> ImportResult:
+    """Parse a file and store all its documents in `session`, or none of them.
+
+    The caller commits. When any problem is found, or in a dry run, the
+    session is rolled back before this returns, so nothing is written.
+    """
+    parsed = parse_file(path, options, progress=progress)
+    return store_documents(session, parsed, options, actor=actor, progress=progress)
+
+
+def store_documents(session: Session, parsed: ParseResult, options: ImportOptions, *,
+                    actor: str | None = None, progress: bool = False) -> ImportResult:
+    """Match agencies and create every parsed document through the service, all or nothing."""
+    result = summarise(parsed, dry_run=options.dry_run)
+    if parsed.rejected:
+        return result
+
+    bar = _progress_bar(parsed, progress)
+    pending: set[str] = set()
+    try:
+        for item in parsed.documents:
+            unknown = _match_agencies(session, item, options, pending, result)
+            if not _create(session, item, options, actor, unknown, result):
+                break
+            if bar is not None:
+                bar.update(len(item.document.tasks))
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if result.problems or options.dry_run:
+        session.rollback()
+        logger.info(
+            "import not written",
+            extra={"file": result.file_name, "problems": len(result.problems),
+                   "dry_run": options.dry_run},
+        )
+        return result
+    session.flush()
+    result.written = True
+    logger.info(
+        "import stored",
+        extra={"file": result.file_name, "documents": len(result.documents),
+               "tasks": result.task_count, "created_agencies": len(result.created_agencies),
+               "actor": actor},
+    )
+    return result
+
+
+def _progress_bar(parsed: ParseResult, enabled: bool):  # noqa: ANN202 - tqdm or None
+    if not enabled or parsed.row_count <= PROGRESS_MIN_ROWS or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    total = sum(len(item.document.tasks) for item in parsed.documents)
+    return tqdm(total=total, desc=str(_l("Storing tasks")), unit=str(_l("task")), file=sys.stderr)
+
+
+_ROLES = (
+    (h.LEAD, "lead_agencies"),
+    (h.COORDINATING, "coordinating_agencies"),
+)
+
+
+def _match_agencies(session: Session, item: ParsedDocument, options: ImportOptions,
+                    pending: set[str], result: ImportResult) -> set[str]:
+    """Report each unknown agency at its row, or list it for creation; return the unknown names."""
+    unknown: set[str] = set()
+    document = item.document
+    for task, row in zip(document.tasks, item.task_rows, strict=True):
+        named = [(field_name, name) for field_name, attribute in _ROLES
+                 for name in getattr(task, attribute)]
+        if task.monitoring_agency:
+            named.append((h.MONITORING, task.monitoring_agency))
+        for field_name, name in named:
+            key = fold(name)
+            if key in pending or service.find_org_unit(session, name) is not None:
+                continue
+            if options.create_agencies:
+                pending.add(key)
+                result.created_agencies.append(name)
+                continue
+            unknown.add(key)
+            result.problems.append(Problem(
+                row, item.header.label(field_name), name,
+                str(_l("Unknown agency: no org unit has this name or alias. Add it with its "
+                       "aliases, correct the name, or import with --create-agencies.")),
+                document.reference,
+            ))
+    return unknown
+
+
+def _create(session: Session, item: ParsedDocument, options: ImportOptions, actor: str | None,
+            unknown: set[str], result: ImportResult) -> bool:
+    """Create one document; return False when the session can no longer be used."""
+    document = item.document
+    try:
+        service.create_document(session, document, create_agencies=options.create_agencies,
+                                actor=actor)
+    except ValidationError as error:
+        for problem in error.problems:
+            mapped = _from_service(item, problem.path, problem.value, problem.message)
+            if problem.path == "agencies" and fold(str(problem.value)) in unknown:
+                continue  # already reported at its row
+            if not _already_reported(result.problems, mapped):
+                result.problems.append(mapped)
+    except DomainError as error:
+        result.problems.append(Problem(item.first_row, item.header.label(h.REFERENCE)
+                                       or "--reference", document.reference, error.message,
+                                       document.reference))
+    except SQLAlchemyError as error:
+        logger.exception("import failed in the database", extra={"file": result.file_name,
+                                                                  "reference": document.reference})
+        result.problems.append(Problem(
+            None, None, document.reference,
+            str(_l("Storing failed in the database ({error}); nothing was written.")).format(
+                error=error.__class__.__name__),
+            document.reference,
+        ))
+        return False
+    return True
+
+
+_TASK_PATH = re.compile(r"^tasks\[(\d+)\]\.?(\w*)")
+# Service field names and the columns that hold them.
+_SERVICE_FIELDS = {
+    "content": h.CONTENT,
+    "product": h.PRODUCT,
+    "result_summary": h.RESULT,
+    "lead_agencies": h.LEAD,
+    "deadline": h.DEADLINE,
+    "classifications": h.DEADLINE,
+    "reference": h.REFERENCE,
+    "summary": h.SUMMARY,
+    "kind": h.KIND,
+    "confidentiality": h.CONFIDENTIALITY,
+}
+_OPTIONS = {"reference": "--reference", "summary": "--summary", "kind": "--kind",
+            "confidentiality": "--confidentiality"}
+
+
+def _from_service(item: ParsedDocument, path: str, value: object, message: str) -> Problem:
+    """Turn a service problem ("tasks[3].content") into a row and column of the file."""
+    reference = item.document.reference
+    match = _TASK_PATH.match(path)
+    if match:
+        index = int(match.group(1))
+        row = item.task_rows[index] if index < len(item.task_rows) else None
+        column = item.header.label(_SERVICE_FIELDS.get(match.group(2), ""))
+        shown = value if not str(value).startswith("row ") else None
+        return Problem(row, column, shown, message, reference)
+    column = item.header.label(_SERVICE_FIELDS.get(path, "")) or _OPTIONS.get(path)
+    return Problem(item.first_row if column else None, column, value, message, reference)
+
+
+def _already_reported(problems: list[Problem], new: Problem) -> bool:
+    return any(
+        old.row == new.row and old.column == new.column and old.document == new.document
+        for old in problems
+        if new.row is not None
+    )
