@@ -192,6 +192,7 @@ def parse_table(table: Table, options: ImportOptions, *, progress: bool = False)
         return result
 
     builder = _DocumentBuilder(result, header, block, options, table)
+    builder.section = _section_above_header(table.rows[:header_index])
     for row in _with_progress(data_rows, progress):
         builder.read_row(row)
     builder.finish()
@@ -255,6 +256,19 @@ def _section_title(row: Row, header: h.HeaderMap) -> str | None:
         return f"{numeral}. {title}" if title else numeral
     if _SECTION_HEADING.match(number):
         return f"{number} {title}".strip()
+    return None
+
+
+def _section_above_header(rows: list[Row]) -> str | None:
+    """Return the section named by the last title row, as in "1. Các nhiệm vụ ..." above a table."""
+    filled = [row for row in rows if not row.is_blank()]
+    if not filled:
+        return None
+    texts = [text for text in (cell_text(value) for value in filled[-1].values) if text]
+    if _SECTION_HEADING.match(texts[0]):
+        return " ".join(texts)
+    if _SECTION_NUMERAL.match(texts[0]) and len(texts) > 1:
+        return f"{texts[0].rstrip('.)')}. {' '.join(texts[1:])}"
     return None
 
 
@@ -631,3 +645,20 @@ class _DocumentBuilder:
             "{reference} is {level}: only task numbers, agencies and deadlines were kept; "
             "task content, products, results and other columns were dropped."
         )).format(reference=document.reference, level=document.confidentiality))
+
+
+def import_file(session, path: Path, options: ImportOptions | None = None, *,  # noqa: ANN001
+                create_agencies: bool = False, dry_run: bool = False, actor: str | None = None,
+                progress: bool = False):  # noqa: ANN201 - storing.ImportResult
+    """Parse a file and store all its documents in `session` (a Session), or none of them.
+
+    `create_agencies` and `dry_run` are used only when no `options` are
+    given. The caller commits. When any problem is found, or in a dry run,
+    the session is rolled back before this returns, so nothing is written.
+    """
+    from node.local_tasks.importer.storing import store_documents
+
+    if options is None:
+        options = ImportOptions(create_agencies=create_agencies, dry_run=dry_run)
+    parsed = parse_file(path, options, progress=progress)
+    return store_documents(session, parsed, options, actor=actor, progress=progress)

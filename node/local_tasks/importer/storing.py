@@ -11,7 +11,6 @@ import logging
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -27,7 +26,6 @@ from node.local_tasks.importer.importer import (
     ParsedDocument,
     ParseResult,
     Problem,
-    parse_file,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,6 +63,21 @@ class ImportResult:
     def group_assignment_count(self) -> int:
         return sum(document.group_assignments for document in self.documents)
 
+    def summary_line(self) -> str:
+        """Return the counts on one line, e.g. "5 documents, 256 tasks, ... written"."""
+        counts = str(_l(
+            "{documents} document(s), {tasks} task(s), {groups} group assignment(s), "
+            "{agencies} agency(ies) created"
+        )).format(documents=len(self.documents), tasks=self.task_count,
+                  groups=self.group_assignment_count, agencies=len(self.created_agencies))
+        if self.problems:
+            outcome = str(_l("not written: {count} problem(s)")).format(count=len(self.problems))
+        elif self.written:
+            outcome = str(_l("written"))
+        else:
+            outcome = str(_l("not written (dry run)"))
+        return f"{counts}; {outcome}"
+
 
 def summarise(parsed: ParseResult, *, dry_run: bool) -> ImportResult:
     """Build the result of a parse alone, before anything is matched or stored."""
@@ -84,17 +97,6 @@ def summarise(parsed: ParseResult, *, dry_run: bool) -> ImportResult:
         notes=list(parsed.notes),
         rejected=parsed.rejected,
     )
-
-
-def import_file(session: Session, path: Path, options: ImportOptions, *,
-                actor: str | None = None, progress: bool = False) -> ImportResult:
-    """Parse a file and store all its documents in `session`, or none of them.
-
-    The caller commits. When any problem is found, or in a dry run, the
-    session is rolled back before this returns, so nothing is written.
-    """
-    parsed = parse_file(path, options, progress=progress)
-    return store_documents(session, parsed, options, actor=actor, progress=progress)
 
 
 def store_documents(session: Session, parsed: ParseResult, options: ImportOptions, *,
