@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from node.core.errors import ProblemCollector
+from node.core.errors import FieldProblem, ProblemCollector
 from node.local_tasks.deadlines import DeadlineError, parse_deadline
 from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
 from node.local_tasks.models import AGENCY_ROLES
@@ -30,6 +30,14 @@ _PRIVATE_FIELDS = {"summary", "section", "content", "product", "result_summary",
 _DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
                float: "number", type(None): "null"}
+
+
+def redact(problem: FieldProblem) -> FieldProblem:
+    """Return `problem` without its value when the field may hold confidential text."""
+    field_name = problem.path.rsplit(".", 1)[-1]
+    if field_name in _PRIVATE_FIELDS and problem.value is not None:
+        return FieldProblem(problem.path, problem.message, None)
+    return problem
 
 
 def _type_name(value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import current_app, jsonify, request, send_file, url_for
+from flask import Response, current_app, jsonify, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import UnsupportedMediaType
@@ -14,16 +14,8 @@ from node.core.errors import ConflictError, FieldProblem, ValidationError
 from node.core.web import db_session
 from node.local_tasks import queries, service
 from node.local_tasks.api import api, serialize
-from node.local_tasks.api.document_input import read_document
-from node.local_tasks.api.params import (
-    PAGING_PARAMS,
-    TASK_FILTER_PARAMS,
-    InvalidQueryError,
-    parse_at_only,
-    parse_paging,
-    parse_task_query,
-    reject_unknown,
-)
+from node.local_tasks.api.document_input import read_document, redact
+from node.local_tasks.api.params import PAGING_PARAMS, TASK_FILTER_PARAMS, QueryReader
 from node.local_tasks.models import ClassificationScheme, Document, DocumentKind, OrgUnit
 from node.local_tasks.queries import MAX_PAGE_SIZE
 
@@ -45,8 +37,9 @@ def _page_body(items: list, total: int, page: int, page_size: int) -> dict:
 
 @api.get("/documents")
 def list_documents():  # noqa: ANN201
-    reject_unknown(request.args, PAGING_PARAMS)
-    page, page_size = parse_paging(request.args, default_page_size=_page_size_default())
+    reader = QueryReader(request.args, PAGING_PARAMS)
+    page, page_size = reader.paging(_page_size_default())
+    reader.finish()
     session = db_session()
     total = session.scalar(select(func.count()).select_from(Document)) or 0
     documents = session.scalars(
@@ -73,10 +66,11 @@ def _document_with_tasks(document: Document, at: datetime, page: int, page_size:
 
 @api.get("/documents/<int:document_id>")
 def get_document(document_id: int):  # noqa: ANN201
-    reject_unknown(request.args, ("at", *PAGING_PARAMS))
+    reader = QueryReader(request.args, ("at", *PAGING_PARAMS))
+    page, page_size = reader.paging(_page_size_default())
+    at, _ = reader.at()
+    reader.finish()
     document = service.get_document(db_session(), document_id)
-    page, page_size = parse_paging(request.args, default_page_size=_page_size_default())
-    at, _ = parse_at_only(request.args)
     return jsonify(_document_with_tasks(document, at, page, page_size))
 
 
@@ -91,20 +85,11 @@ def _without_reported(problems: list[FieldProblem],
     return [problem for problem in problems if not covered(problem.path)]
 
 
-def _create_agencies_flag() -> bool:
-    value = request.args.get("create_agencies", "false").strip().lower()
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0", ""):
-        return False
-    raise InvalidQueryError("Invalid query parameter: create_agencies", problems=[
-        FieldProblem("create_agencies", "invalid boolean; use true or false", value)])
-
-
 @api.post("/documents")
 def create_document():  # noqa: ANN201
-    reject_unknown(request.args, ("create_agencies",))
-    create_agencies = _create_agencies_flag()
+    reader = QueryReader(request.args, ("create_agencies",))
+    create_agencies = reader.boolean("create_agencies") or False
+    reader.finish()
     if not request.is_json:
         raise UnsupportedMediaType("Send the document as JSON with Content-Type: application/json")
     body = request.get_json()
@@ -117,12 +102,13 @@ def create_document():  # noqa: ANN201
             session, document_input, create_agencies=create_agencies, actor=API_ACTOR,
             calendar=current_app.extensions["theodoi_calendar"])
     except ValidationError as exc:
-        if not problems.problems or type(exc) is not ValidationError:
+        if type(exc) is not ValidationError:
             raise
         # Problems found by the reader and by the service are reported together;
         # the failed request is rolled back, so nothing is stored.
         merged = problems.problems + _without_reported(exc.problems, problems.problems)
-        raise ValidationError(exc.message, problems=merged) from None
+        raise ValidationError(exc.message, problems=[redact(problem) for problem in merged]) \
+            from None
     except ConflictError as exc:
         if not problems.problems:
             raise
@@ -145,21 +131,24 @@ def create_document():  # noqa: ANN201
 
 @api.get("/tasks")
 def list_tasks():  # noqa: ANN201
-    reject_unknown(request.args, (*TASK_FILTER_PARAMS, "at", *PAGING_PARAMS))
     session = db_session()
-    query = parse_task_query(session, request.args, default_page_size=_page_size_default())
-    page = queries.list_tasks(session, query.filters, at=query.at, page=query.page,
-                              page_size=query.page_size)
+    reader = QueryReader(request.args, (*TASK_FILTER_PARAMS, "at", *PAGING_PARAMS))
+    filters = reader.task_filter(session)
+    at, _ = reader.at()
+    page_number, page_size = reader.paging(_page_size_default())
+    reader.finish()
+    page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
     body = _page_body([serialize.task_summary(task, level) for task, level in page.items],
                       page.total, page.page, page.page_size)
-    body["at"] = serialize.instant(query.at)
+    body["at"] = serialize.instant(at)
     return jsonify(body)
 
 
 @api.get("/tasks/<int:task_id>")
 def get_task(task_id: int):  # noqa: ANN201
-    reject_unknown(request.args, ("at",))
-    at, _ = parse_at_only(request.args)
+    reader = QueryReader(request.args, ("at",))
+    at, _ = reader.at()
+    reader.finish()
     task = service.get_task(db_session(), task_id)
     return jsonify(serialize.task_detail(task, at))
 
@@ -169,25 +158,29 @@ def get_task(task_id: int):  # noqa: ANN201
 
 @api.get("/counts/levels")
 def count_levels():  # noqa: ANN201
-    reject_unknown(request.args, (*TASK_FILTER_PARAMS, "at"))
     session = db_session()
-    query = parse_task_query(session, request.args)
-    counts = queries.count_by_level(session, query.filters, at=query.at)
-    body = serialize.level_counts(counts)
-    body["at"] = serialize.instant(query.at)
+    reader = QueryReader(request.args, (*TASK_FILTER_PARAMS, "at"))
+    filters = reader.task_filter(session)
+    at, _ = reader.at()
+    reader.finish()
+    body = serialize.level_counts(queries.count_by_level(session, filters, at=at))
+    body["at"] = serialize.instant(at)
     return jsonify(body)
 
 
 @api.get("/counts/agencies")
 def count_agencies():  # noqa: ANN201
-    reject_unknown(request.args, (*TASK_FILTER_PARAMS, "at"))
     session = db_session()
-    query = parse_task_query(session, request.args, role_required_agency=False)
-    role = query.filters.agency_role or "lead"
-    rows = queries.count_by_agency(session, at=query.at, role=role, filters=query.filters)
+    reader = QueryReader(request.args, (*TASK_FILTER_PARAMS, "at"))
+    # Here `role` is the role in which agencies are counted, so it needs no agency_id.
+    filters = reader.task_filter(session, role_needs_agency=False)
+    at, _ = reader.at()
+    reader.finish()
+    role = filters.agency_role or "lead"
+    rows = queries.count_by_agency(session, at=at, role=role, filters=filters)
     items = [{"org_unit": serialize.org_unit_ref(row["org_unit"]), "total": row["total"],
               "counts": row["counts"]} for row in rows]
-    return jsonify({"at": serialize.instant(query.at), "role": role, "items": items})
+    return jsonify({"at": serialize.instant(at), "role": role, "items": items})
 
 
 # Reference data ----------------------------------------------------------------
@@ -195,23 +188,19 @@ def count_agencies():  # noqa: ANN201
 
 @api.get("/org-units")
 def list_org_units():  # noqa: ANN201
-    reject_unknown(request.args, ("needs_review",))
+    reader = QueryReader(request.args, ("needs_review",))
+    needs_review = reader.boolean("needs_review")
+    reader.finish()
     query = select(OrgUnit).order_by(OrgUnit.sort_key)
-    flag = request.args.get("needs_review", "").strip().lower()
-    if flag in ("true", "1"):
-        query = query.where(OrgUnit.needs_review.is_(True))
-    elif flag in ("false", "0"):
-        query = query.where(OrgUnit.needs_review.is_(False))
-    elif flag:
-        raise InvalidQueryError("Invalid query parameter: needs_review", problems=[
-            FieldProblem("needs_review", "invalid boolean; use true or false", flag)])
+    if needs_review is not None:
+        query = query.where(OrgUnit.needs_review.is_(needs_review))
     units = db_session().scalars(query).all()
     return jsonify({"items": [serialize.org_unit(unit) for unit in units]})
 
 
 @api.get("/classifications")
 def list_classifications():  # noqa: ANN201
-    reject_unknown(request.args, ())
+    QueryReader(request.args, ()).finish()
     schemes = db_session().scalars(
         select(ClassificationScheme).order_by(ClassificationScheme.id)
         .options(selectinload(ClassificationScheme.values))
@@ -221,12 +210,12 @@ def list_classifications():  # noqa: ANN201
 
 @api.get("/document-kinds")
 def list_document_kinds():  # noqa: ANN201
-    reject_unknown(request.args, ())
+    QueryReader(request.args, ()).finish()
     kinds = db_session().scalars(select(DocumentKind).order_by(DocumentKind.id)).all()
     return jsonify({"items": [serialize.document_kind(kind) for kind in kinds]})
 
 
 @api.get("/openapi.json")
 def openapi():  # noqa: ANN201
-    return send_file(OPENAPI_PATH, mimetype="application/json", max_age=300)
+    return Response(OPENAPI_PATH.read_bytes(), mimetype="application/json")
 
