@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from node.core.web import db_session
 from node.local_tasks import queries, service
-from node.local_tasks.api.params import parse_at_only, parse_paging, parse_task_query
+from node.local_tasks.api.params import QueryReader
 from node.local_tasks.completion import LEVELS, completion_level_expr, level_of
 from node.local_tasks.models import (
     AGENCY_ROLES,
@@ -44,7 +44,9 @@ def unresolved_lead_group_counts(session: Session, at: datetime) -> dict[str, in
 @views.get("/")
 def dashboard():  # noqa: ANN201
     session = db_session()
-    at, at_given = parse_at_only(request.args)
+    reader = QueryReader(request.args)
+    at, at_given = reader.at()
+    reader.finish()
     counts = queries.count_by_level(session, at=at)
     agencies = queries.count_by_agency(session, at=at, role="lead")
     groups = unresolved_lead_group_counts(session, at)
@@ -69,19 +71,24 @@ def _filter_choices(session: Session) -> dict:
 @views.get("/tasks")
 def task_list():  # noqa: ANN201
     session = db_session()
-    query = parse_task_query(session, request.args, default_page_size=_page_size())
-    page = queries.list_tasks(session, query.filters, at=query.at, page=query.page,
-                              page_size=query.page_size)
+    reader = QueryReader(request.args)
+    filters = reader.task_filter(session)
+    at, at_given = reader.at()
+    page_number, page_size = reader.paging(_page_size())
+    reader.finish()
+    page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
     return render_template(
-        "tasks.html", page=page, query=query, filters=query.filters, at=query.at,
-        at_given=query.at_given, **_filter_choices(session),
+        "tasks.html", page=page, filters=filters, at=at, at_given=at_given,
+        **_filter_choices(session),
     )
 
 
 @views.get("/tasks/<int:task_id>")
 def task_detail(task_id: int):  # noqa: ANN201
     session = db_session()
-    at, at_given = parse_at_only(request.args)
+    reader = QueryReader(request.args)
+    at, at_given = reader.at()
+    reader.finish()
     task = service.get_task(session, task_id)
     by_role = {role: [link.org_unit for link in task.agencies if link.role == role]
                for role in AGENCY_ROLES}
@@ -95,7 +102,9 @@ def task_detail(task_id: int):  # noqa: ANN201
 @views.get("/documents")
 def document_list():  # noqa: ANN201
     session = db_session()
-    page_number, page_size = parse_paging(request.args, default_page_size=_page_size())
+    reader = QueryReader(request.args)
+    page_number, page_size = reader.paging(_page_size())
+    reader.finish()
     total = session.scalar(select(func.count()).select_from(Document)) or 0
     documents = session.scalars(
         select(Document).options(selectinload(Document.kind))
@@ -110,8 +119,10 @@ def document_list():  # noqa: ANN201
 def document_detail(document_id: int):  # noqa: ANN201
     session = db_session()
     document = service.get_document(session, document_id)
-    at, at_given = parse_at_only(request.args)
-    page_number, page_size = parse_paging(request.args, default_page_size=_page_size())
+    reader = QueryReader(request.args)
+    at, at_given = reader.at()
+    page_number, page_size = reader.paging(_page_size())
+    reader.finish()
     filters = queries.TaskFilter(document_id=document.id)
     page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
     counts = queries.count_by_level(session, filters, at=at)
@@ -141,7 +152,9 @@ def agency_list():  # noqa: ANN201
 @views.get("/group-assignments")
 def group_assignment_list():  # noqa: ANN201
     session = db_session()
-    page_number, page_size = parse_paging(request.args, default_page_size=_page_size())
+    reader = QueryReader(request.args)
+    page_number, page_size = reader.paging(_page_size())
+    reader.finish()
     unresolved = GroupAssignment.resolved_at.is_(None)
     total = session.scalar(select(func.count()).select_from(GroupAssignment).where(unresolved)) or 0
     rows = session.scalars(
