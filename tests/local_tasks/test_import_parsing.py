@@ -582,3 +582,17 @@ def test_cli_absolutely_secret_exits_one(tmp_path: Path) -> None:
     assert data["rejected"] is True
     assert data["counts"]["tasks"] == 0
     assert "Triển khai" not in outcome.output
+
+
+def test_absolutely_secret_without_header(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "t.csv", [["TUYỆT MẬT"], ["Một bảng không có tiêu đề cột"]])
+    result = parse_file(path, ImportOptions())
+    assert result.rejected
+    assert "Absolutely secret" in result.problems[0].reason
+
+
+def test_absolutely_secret_option_reads_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "missing.csv"  # never read, so it need not exist
+    result = parse_file(path, ImportOptions(confidentiality="tuyệt mật"))
+    assert result.rejected
+    assert result.problems[0].column == "--confidentiality"

@@ -66,7 +66,7 @@ _EXACT = {
     "deadline_period_end_iso": DERIVED_DEADLINE_END,
 }
 
-# Rules tried in order when no exact name matches: (field, how, words).
+# Rules tried in order when no exact name matches: (field, match kind, words).
 # "contains" looks for the words anywhere, "starts" at the beginning.
 _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (COORDINATING, "contains", ("phoi hop",)),
@@ -100,10 +100,10 @@ def match_header(cell: object) -> str | None:
         return None
     if text in _EXACT:
         return _EXACT[text]
-    for field_name, how, words in _RULES:
-        if how == "contains" and any(word in text for word in words):
+    for field_name, match_kind, words in _RULES:
+        if match_kind == "contains" and any(word in text for word in words):
             return field_name
-        if how == "starts" and text.startswith(words):
+        if match_kind == "starts" and text.startswith(words):
             return field_name
     return None
 
@@ -156,13 +156,17 @@ def map_header_row(cells: Sequence[object]) -> HeaderMap:
     return header
 
 
-def find_header_row(rows: Sequence[Sequence[object]], *, max_rows: int = 50) -> int | None:
+# Rows searched for the header. Title blocks of real appendices take fewer
+# than ten rows; a header lower than this is not the table's header.
+HEADER_SEARCH_ROWS = 50
+
+
+def find_header_row(rows: Sequence[Sequence[object]]) -> int | None:
     """Return the index of the first row that names the STT, task and lead-agency columns.
 
-    Rows above it are title rows. Only the first `max_rows` rows are searched
-    because a header lower than that is not a table header.
+    Rows above it are title rows. Only the first HEADER_SEARCH_ROWS rows are searched.
     """
-    for index, cells in enumerate(rows[:max_rows]):
+    for index, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
         if map_header_row(cells).has(*REQUIRED_FIELDS):
             return index
     return None

@@ -162,6 +162,11 @@ def _absolutely_secret_problem(row: int | None, column: str | None, value: objec
 
 def parse_file(path: Path, options: ImportOptions, *, progress: bool = False) -> ParseResult:
     """Read and parse a CSV or XLSX file; a file that cannot be read gives one problem."""
+    if confidentiality_code(options.confidentiality) == ABSOLUTELY_SECRET:
+        result = ParseResult(file_name=path.name)
+        _reject(result, _absolutely_secret_problem(None, "--confidentiality",
+                                                   options.confidentiality))
+        return result
     data = path.read_bytes()
     try:
         table = read_table(path, sheet=options.sheet)
@@ -178,10 +183,15 @@ def parse_table(table: Table, options: ImportOptions, *, progress: bool = False)
     result = ParseResult(file_name=table.name, row_count=len(table.rows))
     header_index = h.find_header_row([row.values for row in table.rows])
     if header_index is None:
+        # A marked file without a usable header is still rejected as marked.
+        block = read_header_block(table.rows[:h.HEADER_SEARCH_ROWS])
+        if _reject_if_absolutely_secret(result, options, block, h.HeaderMap(), []):
+            return result
         result.problems.append(_problem(
             None, None, None,
-            _l("No header row found: none of the first 50 rows names the STT, task (Nhiệm vụ, "
-               "Nội dung) and lead agency (Cơ quan chủ trì) columns. Add that header row."),
+            str(_l("No header row found: none of the first {count} rows names the STT, task "
+                   "(Nhiệm vụ, Nội dung) and lead agency (Cơ quan chủ trì) columns. Add that "
+                   "header row.")).format(count=h.HEADER_SEARCH_ROWS),
         ))
         return result
 
@@ -226,10 +236,15 @@ def _reject_if_absolutely_secret(result: ParseResult, options: ImportOptions, bl
                 break
     if found is None:
         return False
-    result.problems = [found]
+    _reject(result, found)
+    return True
+
+
+def _reject(result: ParseResult, problem: Problem) -> None:
+    result.problems = [problem]
+    result.documents = []
     result.rejected = True
     logger.warning("import rejected: absolutely secret marking", extra={"file": result.file_name})
-    return True
 
 
 # Row kinds -----------------------------------------------------------------------------

@@ -238,8 +238,9 @@ def _from_service(item: ParsedDocument, path: str, value: object, message: str) 
         index = int(match.group(1))
         row = item.task_rows[index] if index < len(item.task_rows) else None
         column = item.header.label(_SERVICE_FIELDS.get(match.group(2), ""))
-        shown = value if not str(value).startswith("row ") else None
-        return Problem(row, column, shown, message, reference)
+        # The service gives the task's origin ("row 12") as the value; the row says it already.
+        cell_value = None if str(value).startswith("row ") else value
+        return Problem(row, column, cell_value, message, reference)
     column = item.header.label(_SERVICE_FIELDS.get(path, "")) or _OPTIONS.get(path)
     return Problem(item.first_row if column else None, column, value, message, reference)
 
