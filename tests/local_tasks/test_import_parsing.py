@@ -133,6 +133,7 @@ def test_csv_encodings_read_alike(tmp_path: Path) -> None:
         "utf-8": text.encode("utf-8"),
         "utf-8-sig": b"\xef\xbb\xbf" + text.encode("utf-8"),
         "cp1258": windows_1258(text),
+        "utf-16": text.encode("utf-16"),
     }
     for encoding, data in variants.items():
         decoded, found = decode_csv_bytes(data)

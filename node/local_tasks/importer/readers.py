@@ -95,11 +95,14 @@ def read_table(path: Path, *, sheet: str | None = None) -> Table:
 def decode_csv_bytes(data: bytes) -> tuple[str, str]:
     """Decode a CSV file: UTF-8 with or without a byte order mark, else Windows-1258.
 
-    Returns (text, encoding name). Windows-1258 writes most tones as separate
-    combining marks, so the text is normalised to NFC afterwards.
+    Returns (text, encoding name). UTF-16 with a byte order mark, which
+    Excel writes as "Unicode Text", is read too. Windows-1258 writes most
+    tones as separate combining marks, so the text is normalised to NFC.
     """
     if data.startswith(b"\xef\xbb\xbf"):
         return nfc(data[3:].decode("utf-8")), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return nfc(data.decode("utf-16")), "utf-16"
     try:
         return nfc(data.decode("utf-8")), "utf-8"
     except UnicodeDecodeError:

@@ -246,8 +246,10 @@ def _from_service(item: ParsedDocument, path: str, value: object, message: str) 
 
 
 def _already_reported(problems: list[Problem], new: Problem) -> bool:
+    """Tell whether parsing already reported a problem at the same row and column."""
+    if new.row is None:
+        return False
     return any(
         old.row == new.row and old.column == new.column and old.document == new.document
         for old in problems
-        if new.row is not None
     )
