@@ -192,7 +192,8 @@ _AD_HOC_PREFIXES = (
 )
 _CONTINUOUS_PREFIXES = ("lien tuc",)
 _CONTINUOUS_SUFFIX = re.compile(
-    r"^(?:tu\s+)?(?:nam\s+)?\d{4}\s*(?:va\s+(?:nhung|cac)\s+nam\s+(?:tiep theo|sau)|tro di|tro ve sau)$"
+    r"^(?:tu\s+)?(?:nam\s+)?\d{4}\s*"
+    r"(?:va\s+(?:nhung|cac)\s+nam\s+(?:tiep theo|sau)|tro di|tro ve sau)$"
 )
 
 

@@ -225,7 +225,9 @@ def test_empty_cells() -> None:
 
 def test_line_breaks_separate_like_commas() -> None:
     cell = "Sở Tài chính\nCác sở, ngành, UBND xã, phường, đặc khu"
-    assert classify_agency_cell(cell) == (["Sở Tài chính"], ["Các sở, ngành, UBND xã, phường, đặc khu"])
+    agencies, groups = classify_agency_cell(cell)
+    assert agencies == ["Sở Tài chính"]
+    assert groups == ["Các sở, ngành, UBND xã, phường, đặc khu"]
 
 
 def test_wrapped_line_joins_its_name() -> None:

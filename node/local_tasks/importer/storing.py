@@ -238,7 +238,7 @@ def _from_service(item: ParsedDocument, path: str, value: object, message: str) 
         index = int(match.group(1))
         row = item.task_rows[index] if index < len(item.task_rows) else None
         column = item.header.label(_SERVICE_FIELDS.get(match.group(2), ""))
-        # The service gives the task's origin ("row 12") as the value; the row says it already.
+        # The service gives the task's origin ("row 12") as the value, which the row repeats.
         cell_value = None if str(value).startswith("row ") else value
         return Problem(row, column, cell_value, message, reference)
     column = item.header.label(_SERVICE_FIELDS.get(path, "")) or _OPTIONS.get(path)
