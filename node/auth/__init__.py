@@ -1,0 +1,1 @@
+"""Accounts of one node: users, scoped roles, sign-in, web sessions, CSRF and API tokens."""
