@@ -196,6 +196,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 def _register_optional_commands() -> None:
     from node.audit.cli import audit
+    from node.auth.cli import user
     from node.demo import demo
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
@@ -204,6 +205,7 @@ def _register_optional_commands() -> None:
     main.add_command(calendar)
     main.add_command(import_command)
     main.add_command(demo)
+    main.add_command(user)
 
 
 _register_optional_commands()
