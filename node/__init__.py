@@ -9,6 +9,7 @@ from node.core.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask application of one node."""
+    from node.auth.web import init_auth
     from node.core.catalogs import compile_catalogs
     from node.core.errors_web import init_error_handlers
     from node.core.i18n import init_i18n
@@ -30,13 +31,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     compile_catalogs()
     init_i18n(app)
     init_error_handlers(app)
+    init_auth(app)
     _register_blueprints(app)
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
+    from node.auth.views import auth
     from node.local_tasks.api import api
     from node.local_tasks.views import views
 
     app.register_blueprint(views)
+    app.register_blueprint(auth)
     app.register_blueprint(api, url_prefix="/api/v1")
