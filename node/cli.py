@@ -79,7 +79,10 @@ def db_upgrade(revision: str) -> None:
     settings = cli_settings()
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
-    migrate.upgrade(engine, revision)
+    try:
+        migrate.upgrade(engine, revision)
+    finally:
+        engine.dispose()
     click.echo(f"Database at revision {revision}")
 
 
@@ -90,7 +93,11 @@ def db_downgrade(revision: str) -> None:
     from node.core import migrate
     from node.core.db import make_engine
 
-    migrate.downgrade(make_engine(cli_settings().effective_database_url), revision)
+    engine = make_engine(cli_settings().effective_database_url)
+    try:
+        migrate.downgrade(engine, revision)
+    finally:
+        engine.dispose()
     click.echo(f"Database at revision {revision}")
 
 
@@ -100,7 +107,11 @@ def db_check() -> None:
     from node.core import migrate
     from node.core.db import make_engine
 
-    differences = migrate.model_differences(make_engine(cli_settings().effective_database_url))
+    engine = make_engine(cli_settings().effective_database_url)
+    try:
+        differences = migrate.model_differences(engine)
+    finally:
+        engine.dispose()
     if differences:
         for difference in differences:
             click.echo(f"  {difference}", err=True)

@@ -1,0 +1,67 @@
+"""The `theodoi` command on a fresh database of the suite's kind."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from node.cli import main
+
+
+@pytest.fixture
+def run(node_config, monkeypatch):
+    monkeypatch.setenv("THEODOI_CONFIG", str(node_config))
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_init_creates_and_seeds(run):
+    first = run("init")
+    assert first.exit_code == 0, first.output
+    assert "org_units: 58 added" in first.output
+    second = run("init")
+    assert "org_units: 0 added" in second.output
+
+
+def test_db_check_after_init(run):
+    run("init")
+    result = run("db", "check")
+    assert result.exit_code == 0
+    assert "Models match the migrations" in result.output
+
+
+def test_report_levels_on_empty_node(run):
+    run("init")
+    result = run("report", "levels", "--json", "--at", "2026-03-02T10:00:00+07:00")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["total"] == 0
+    assert data["at"] == "2026-03-02T10:00:00+07:00"
+    assert set(data["counts"]) == {
+        "completed_on_time", "completed_late", "in_progress_on_time", "in_progress_overdue",
+        "implemented_not_completed", "not_started_on_time", "not_started_overdue"}
+
+
+def test_report_levels_rejects_bad_instant(run):
+    run("init")
+    result = CliRunner().invoke(main, ["report", "levels", "--at", "31/02/2026"])
+    assert result.exit_code == 2
+    assert "31/02/2026" in result.output
+
+
+def test_classification_add_and_list(run):
+    run("init")
+    added = run("classification", "add", "scope", "border", "Biên giới", "Border areas")
+    assert added.exit_code == 0
+    listed = run("classification", "list")
+    assert "scope\tborder\tBiên giới\tBorder areas" in listed.output
+
+
+def test_classification_add_rejects_bad_code(run):
+    run("init")
+    result = CliRunner().invoke(main, ["classification", "add", "scope", "Biên Giới", "x", "y"])
+    assert result.exit_code == 2
+    assert "Biên Giới" in result.output
