@@ -1,7 +1,7 @@
 """Web pages: dashboard, task list and task, documents, agencies, group assignments.
 
 Data is posted through the API; the expected numbers are worked out by hand
-in sample_data. Pages are Vietnamese unless ?lang=en asks for English.
+in sample_data. Pages are Vietnamese unless ?lang=en requests English.
 """
 
 from __future__ import annotations
@@ -120,14 +120,18 @@ def test_dashboard_links_to_filtered_list(client, session, sample) -> None:  # n
     links = [html.unescape(href) for href in re.findall(r'href="(/tasks\?[^"]*)"', markup)]
     queries = [parse_qs(urlsplit(link).query) for link in links]
 
-    wanted = {"agency_id": [str(unit_id)], "role": ["lead"], "level": ["in_progress_overdue"],
-              "at": [AT_JULY]}
-    assert wanted in queries
-    target = links[queries.index(wanted)]
+    expected_query = {"agency_id": [str(unit_id)], "role": ["lead"],
+                      "level": ["in_progress_overdue"], "at": [AT_JULY]}
+    assert expected_query in queries
+    target = links[queries.index(expected_query)]
     listed = page_text(client, target)
     rows = task_rows(listed)
     assert len(rows) == 1
     assert "Hoàn thiện thể chế về đất đai" in rows[0]
+    # The task link keeps the instant, so the task page shows the same level.
+    task_link = html.unescape(re.search(r'href="(/tasks/\d+\?[^"]*)"', listed).group(1))
+    assert parse_qs(urlsplit(task_link).query) == {"at": [AT_JULY]}
+    assert "Đang thực hiện quá hạn" in visible(page_text(client, task_link))
 
 
 def test_dashboard_now_and_empty(client) -> None:  # noqa: ANN001
