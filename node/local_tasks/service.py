@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from node.audit import service as audit_log
-from node.core.errors import NotFoundError, ProblemCollector
+from node.core.errors import FieldProblem, NotFoundError, ProblemCollector, ValidationError
 from node.core.text import clean, fold, nfc, sort_key
 from node.local_tasks import deadlines_service
 from node.local_tasks.errors import (
@@ -75,22 +76,19 @@ def parse_confidentiality(value: str | None, *, path: str = "confidentiality") -
     word = fold(value).replace("-", " ").strip()
     if word in _ABSOLUTELY_SECRET_WORDS or "tuyet mat" in word:
         raise AbsolutelySecretError(path, value)
-    try:
-        return _CONFIDENTIALITY_WORDS[word]
-    except KeyError:
+    if word not in _CONFIDENTIALITY_WORDS:
         raise_invalid(
             path,
             value,
             "unknown confidentiality level; use thường, mật or tối mật "
             "(regular, confidential, top_secret)",
         )
-        raise  # unreachable, keeps type checkers content
+    return _CONFIDENTIALITY_WORDS[word]
 
 
-def raise_invalid(path: str, value: object, message: str) -> None:
-    problems = ProblemCollector()
-    problems.add(path, message, value)
-    problems.raise_if_any(message)
+def raise_invalid(path: str, value: object, message: str) -> NoReturn:
+    """Raise ValidationError for one invalid field."""
+    raise ValidationError(message, problems=[FieldProblem(path, message, value)])
 
 
 def end_of_day(day: date) -> datetime:

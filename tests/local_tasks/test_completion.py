@@ -19,7 +19,7 @@ def level(state, *, completed_at=None, at, deadline=DEADLINE):
                             at=at)
 
 
-def test_completion_at_2359_on_deadline_day_is_on_time():
+def test_completed_at_2359_is_on_time():
     completed = datetime(2026, 6, 30, 23, 59, tzinfo=VN)
     assert level("completed", completed_at=completed, at=datetime(2026, 7, 5, tzinfo=VN)) == \
         "completed_on_time"
@@ -48,7 +48,8 @@ def test_not_started_levels():
     assert level("not_started", at=datetime(2026, 7, 2, tzinfo=VN)) == "not_started_overdue"
 
 
-def test_will_not_carry_out_is_not_started_overdue_even_before_deadline():
+def test_will_not_carry_out_is_overdue():
+    # Even before the deadline: the agency declared it will not be carried out.
     assert level("will_not_carry_out", at=datetime(2026, 1, 1, tzinfo=VN)) == "not_started_overdue"
 
 
