@@ -355,8 +355,8 @@ class WorkingCalendar:
     def _require_year(self, year: int) -> None:
         if year not in self._years:
             raise CalendarError(
-                f"No working calendar for {year}: add {self._calendar_dir / f'{year}.toml'} "
-                "with that year's days off and make-up working days"
+                f"No working calendar for {year}: add {year}.toml with that year's days off "
+                "and make-up working days to the calendar folder (setting calendar_dir)"
             )
 
     # -- days ----------------------------------------------------------------

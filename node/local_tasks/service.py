@@ -7,6 +7,7 @@ these functions, so the rules of Điều 5 hold whatever the source.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, datetime, time
 from typing import NoReturn
 from zoneinfo import ZoneInfo
@@ -181,13 +182,20 @@ def _imported_unit_code(session: Session) -> str:
 # Documents and tasks ---------------------------------------------------------
 
 
+_REFERENCE = re.compile(r"^\s*(?P<number>\d+[A-Za-z]?)\s*[/-]\s*(?P<symbol>\S.*?)\s*$")
+
+
 def _split_reference(reference: str) -> tuple[str, str]:
-    number, _, symbol = reference.partition("/")
-    return number.strip(), symbol.strip()
+    """Split "03/NQ-CP" (state style) or "57-NQ/TW" (party style) into number and symbol."""
+    match = _REFERENCE.match(reference)
+    if match is None:
+        number, _, symbol = reference.partition("/")
+        return number.strip(), symbol.strip()
+    return match["number"], match["symbol"]
 
 
 def _kind_from_symbol(session: Session, symbol: str) -> DocumentKind | None:
-    prefix = symbol.split("-", 1)[0].strip().upper()
+    prefix = re.split(r"[-/]", symbol, maxsplit=1)[0].strip().upper()
     for kind in session.scalars(select(DocumentKind)):
         if prefix and prefix in kind.symbol_prefixes.upper().split():
             return kind
@@ -215,7 +223,7 @@ def _validate_document(session: Session, doc: DocumentInput, problems: ProblemCo
     if confidentiality != "regular":
         if clean(doc.summary):
             problems.add("summary", "confidential and top-secret documents store no summary; "
-                         "leave it empty", doc.summary)
+                         "leave it empty", None)
         for index, task in enumerate(doc.tasks):
             for field_name in ("content", "product", "result_summary"):
                 if clean(getattr(task, field_name)):

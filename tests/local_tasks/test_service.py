@@ -207,3 +207,24 @@ def test_recompute_follows_calendar_change(session, calendar, settings, tmp_path
     recompute_all(session, changed)
 
     assert _deadlines(document.tasks[0])["transfer"] == datetime(2026, 3, 6, 17, 0, tzinfo=VN)
+
+
+@pytest.mark.parametrize(("reference", "number", "symbol", "kind"), [
+    ("57-NQ/TW", "57", "NQ/TW", "resolution"),
+    ("03/NQ-CP", "03", "NQ-CP", "resolution"),
+    ("45-CT/TW", "45", "CT/TW", "directive"),
+    ("624/TB-VPCP", "624", "TB-VPCP", "notice"),
+])
+def test_reference_split_both_styles(session, calendar, reference, number, symbol, kind):
+    document = create_document(session, _document(reference=reference), calendar=calendar)
+    assert document.number == number
+    assert document.symbol == symbol
+    assert document.kind.code == kind
+
+
+def test_confidential_summary_not_echoed(session, calendar):
+    with pytest.raises(ValidationError) as raised:
+        create_document(session, _document(confidentiality="mật", summary="Nội dung kín",
+                                           tasks=[_task(content=None)]), calendar=calendar)
+    assert all(problem.value != "Nội dung kín" for problem in raised.value.problems)
+    assert "Nội dung kín" not in raised.value.message
