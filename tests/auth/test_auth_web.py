@@ -106,6 +106,13 @@ def test_login_page_shows_form(web):
     assert "SameSite=Lax" in cookie
 
 
+def test_login_page_in_vietnamese(web):
+    response = web.get("/login?lang=vi")
+    assert response.status_code == 200
+    for text in ("Đăng nhập", "Tên đăng nhập", "Mật khẩu"):
+        assert text in response.text
+
+
 def test_login_sets_session_cookie(web, user, session):
     response = login(web)
     assert response.status_code == 302
@@ -292,6 +299,17 @@ def test_token_revoked_from_page(web, user, session):
     assert response.status_code == 302
     session.refresh(api_token)
     assert api_token.revoked_at is not None
+    assert "Revoked on" in web.get("/account?lang=en").text
+
+
+def test_account_marks_expired_token(web, user, session):
+    api_token, _text = create_api_token(session, user, "cron",
+                                        expires_at=utcnow() + timedelta(days=1))
+    api_token.expires_at = utcnow() - timedelta(seconds=1)
+    session.flush()
+    login(web)
+    page = web.get("/account?lang=en").text
+    assert "Expired" in page
 
 
 def test_token_revoke_without_csrf_rejected(web, user, session):
