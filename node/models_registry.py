@@ -5,3 +5,4 @@ def import_all_models() -> None:
     import node.audit.models  # noqa: F401
     import node.auth.models  # noqa: F401
     import node.local_tasks.models  # noqa: F401
+    import node.local_tasks.workflow.models  # noqa: F401

@@ -1,0 +1,56 @@
+"""Errors of the task workflow, and the one function that builds their messages.
+
+Messages are English msgids with %(name)s placeholders, so that each can
+become a translated message without changing its text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from node.core.errors import ConflictError, DomainError, FieldProblem, ValidationError
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def format_instant(value: datetime | None) -> str:
+    """Format an instant as Vietnam local time with its offset, e.g. 2026-03-09 11:30 +07:00."""
+    if value is None:
+        return "(unknown)"
+    local = value.astimezone(VN_TZ)
+    return local.strftime("%Y-%m-%d %H:%M ") + local.isoformat()[-6:]
+
+
+def message(template: str, **values: object) -> str:
+    """Fill the %(name)s placeholders of `template`, formatting datetimes as local instants."""
+    # TODO: pass the templates through node.core.i18n._l once the Vietnamese
+    # catalogue carries them; the catalogue tests reject msgids it lacks.
+    formatted = {name: format_instant(value) if isinstance(value, datetime) else value
+                 for name, value in values.items()}
+    return template % formatted
+
+
+def invalid(path: str, value: object, template: str, **values: object) -> ValidationError:
+    """Build a ValidationError with one problem on field `path`."""
+    text = message(template, **values)
+    return ValidationError(text, problems=[FieldProblem(path, text, value)])
+
+
+class WorkflowStateError(ConflictError):
+    """The step is not allowed in the task's or record's current state."""
+
+
+class SelfApprovalError(DomainError):
+    """The checker of a progress update is the person who submitted it."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class StaleTaskError(ConflictError):
+    """The task changed since the caller read it."""
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    """An idempotency key was sent again with a different task or different content."""

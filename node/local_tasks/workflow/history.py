@@ -1,0 +1,91 @@
+"""Recording of one workflow step: the task event, the audit entry and the log line.
+
+Điều 6.1.b requires the time, author, content and outcome of each step to be
+recorded automatically, so every write of the workflow goes through `record_step`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from node.audit import service as audit_log
+from node.local_tasks.models import Task, TaskEvent
+from node.local_tasks.workflow.errors import invalid
+
+logger = logging.getLogger("node.local_tasks.workflow")
+
+
+def require_instant(at: object, path: str = "at") -> datetime:
+    """Return `at` when it is a timezone-aware datetime, else raise ValidationError."""
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise invalid(path, repr(at), "%(field)s needs a date and time with a time zone, "
+                      "e.g. 2026-03-09T11:30+07:00", field=path)
+    return at
+
+
+def require_text(value: str | None, path: str) -> str:
+    """Return `value` stripped, or raise ValidationError naming `path` when it is empty."""
+    text = (value or "").strip()
+    if not text:
+        raise invalid(path, value, "%(field)s is missing; write it and submit again", field=path)
+    return text
+
+
+def record_step(
+    session: Session,
+    task: Task,
+    *,
+    kind: str,
+    at: datetime,
+    actor: str | None,
+    content: str,
+    outcome: str,
+    object_type: str,
+    object_id: int,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> TaskEvent:
+    """Append the task event and the audit entry of one step, flush, and log it.
+
+    `content` says what was done and `outcome` how it ended (on_time, late,
+    accepted...). `detail` adds ids and instants to the event; its values
+    must be free of task content, because confidential tasks store none.
+    """
+    event_detail = {"content": content, "outcome": outcome,
+                    "object_type": object_type, "object_id": object_id}
+    event_detail.update(audit_log.json_safe(dict(detail or {}), "detail"))
+    event = TaskEvent(kind=kind, at=at, actor=actor, detail=event_detail)
+    task.events.append(event)
+    session.flush()
+    audit_log.record(session, actor=actor, action=kind, object_type=object_type,
+                     object_id=object_id, before=before, after=after)
+    logger.info("task workflow step recorded",
+                extra={"task_id": task.id, "event_kind": kind, "object_type": object_type,
+                       "object_id": object_id, "outcome": outcome, "actor": actor})
+    return event
+
+
+def last_event(session: Session, task: Task) -> TaskEvent | None:
+    """Return the newest event of `task`, or None when it has none."""
+    return session.scalars(
+        select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id.desc()).limit(1)
+    ).first()
+
+
+def refresh_search_text(task: Task) -> None:
+    """Rebuild the folded search text of `task` after its content or agencies changed."""
+    from node.local_tasks.service import _search_text
+
+    # Loading the agencies must not flush the pending change on its own,
+    # because each flush of the task increases its version.
+    with object_session(task).no_autoflush:
+        names = [link.org_unit.name for link in task.agencies]
+        groups = [group.text for group in task.group_assignments]
+        task.search_text = _search_text(task.document, task, names, groups)
