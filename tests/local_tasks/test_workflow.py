@@ -191,6 +191,23 @@ def test_receipt_needs_zone_aware_instant(session, calendar):
     assert row_counts(session) == before
 
 
+def test_receipt_in_unknown_year_not_judged(session, calendar):
+    task = make_task(session, calendar)
+    # The calendar folder has no file for 2030, so no deadline can be computed then.
+    transfer_task(session, task, at=vn(2030, 3, 1, 9), actor="vptw.chuyen", calendar=calendar)
+    receipt = confirm_receipt(session, task, at=vn(2030, 3, 1, 10), actor="bo.nhan",
+                              calendar=calendar)
+
+    assert receipt.due_at is None
+    assert receipt.is_late is None
+    assert events_of(session, task)[-1].detail["outcome"] == "deadline_unknown"
+    before = row_counts(session)
+    with pytest.raises(WorkflowStateError, match="objection deadline of task .* is unknown"):
+        lodge_objection(session, task, at=vn(2030, 3, 1, 11), actor="bo.nhan",
+                        reason="Giao nhầm", kind="wrong_task", calendar=calendar)
+    assert row_counts(session) == before
+
+
 # Objections ------------------------------------------------------------------
 
 
@@ -611,6 +628,33 @@ def test_update_rejects_invalid_values(session, calendar):
     assert row_counts(session) == before
 
 
+def test_concurrent_key_returns_stored_update(session, calendar, monkeypatch):
+    from node.local_tasks.workflow import progress
+
+    task = make_task(session, calendar)
+    first = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
+                          reported_state="in_progress", idempotency_key="form-9a1b")
+    lookup = progress._existing_for_key
+    calls = []
+
+    def miss_first_lookup(*args, **kwargs):
+        # The first lookup finds no row, as when another transaction stores
+        # the same key between the lookup and the insert.
+        calls.append(args)
+        return None if len(calls) == 1 else lookup(*args, **kwargs)
+
+    monkeypatch.setattr(progress, "_existing_for_key", miss_first_lookup)
+    before = row_counts(session)
+
+    again = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
+                          reported_state="in_progress", idempotency_key="form-9a1b")
+
+    assert len(calls) == 2
+    assert again.id == first.id
+    assert row_counts(session) == before
+    assert task.events[-1].kind == "task.progress_submit"
+
+
 # Optimistic locking ------------------------------------------------------------
 
 
@@ -795,6 +839,16 @@ def test_missed_result_report_opens_request(session, calendar):
     assert [request.deadline_kind for request in requests_of(session, task)] == ["result_report"]
 
 
+def test_completed_task_needs_no_explanation(session, calendar):
+    task = checkpoint_task(session, calendar)
+    task.reported_state = "completed"
+    task.completed_at = vn(2026, 3, 20, 9)
+    session.flush()
+
+    assert open_explanations_for_missed_checkpoints(session, at=vn(2026, 5, 7, 9)) == 0
+    assert requests_of(session, task) == []
+
+
 # Migration -------------------------------------------------------------------
 
 WORKFLOW_TABLES = {"task_receipts", "task_objections", "task_progress_updates",
@@ -815,3 +869,4 @@ def test_migration_downgrades_and_upgrades(fresh_database_url):
         assert migrate.model_differences(engine) == []
     finally:
         engine.dispose()
+
