@@ -179,7 +179,21 @@ def app(settings: Settings, session_factory: sessionmaker[Session], engine: Engi
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001
+def client(app, session_factory):  # noqa: ANN001
+    """A test client signed in, through an API token, as a central-office officer."""
+    from tests.accounts import officer_token
+
+    with session_factory() as session:
+        token = officer_token(session)
+        session.commit()
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+@pytest.fixture
+def anonymous_client(app):  # noqa: ANN001
+    """A test client that is not signed in."""
     return app.test_client()
 
 

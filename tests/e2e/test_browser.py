@@ -20,6 +20,7 @@ from node.core import migrate
 from node.core.db import make_engine, make_session_factory, unit_of_work
 from node.core.settings import Settings
 from node.local_tasks.reference import seed_reference_data
+from tests.accounts import officer_token
 from tests.local_tasks.sample_data import AT_JULY, CONCLUSION, COUNTS_IN_JULY, RESOLUTION
 
 pytestmark = pytest.mark.browser
@@ -54,10 +55,12 @@ def node_url(tmp_path: Path) -> Iterator[str]:
     migrate.upgrade(engine)
     with unit_of_work(make_session_factory(engine)) as session:
         seed_reference_data(session)
+        token = officer_token(session)
     engine.dispose()
 
     app = create_app(settings)
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     for body in (RESOLUTION, CONCLUSION):
         response = client.post("/api/v1/documents", json=body)
         assert response.status_code == 201, response.get_data(as_text=True)

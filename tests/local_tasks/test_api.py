@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from node.local_tasks.completion import LEVELS
-from node.local_tasks.models import Document, OrgUnit, Task
+from node.local_tasks.models import Document, OrgUnit, Task, TaskEvent
 from tests.local_tasks.sample_data import (
     AT_JULY,
     CONCLUSION,
@@ -455,7 +455,7 @@ def test_task_detail_fields(client, sample) -> None:  # noqa: ANN001
     assert [row["kind"] for row in task["service_deadlines"]] == [
         "transfer", "result_report", "checkpoint_half"]
     assert [event["kind"] for event in task["history"]] == ["created"]
-    assert task["history"][0]["actor"] == "api"
+    assert task["history"][0]["actor"] == "vanphong.test"
 
 
 def test_pending_deadline_has_reason(client, sample) -> None:  # noqa: ANN001
@@ -573,3 +573,32 @@ def test_openapi_lists_task_parameters(client) -> None:  # noqa: ANN001
     assert names == {"level", "agency_id", "role", "document_id", "classification",
                      "deadline_from", "deadline_to", "has_deadline", "q", "at", "page",
                      "page_size", "lang"}
+
+
+def test_create_document_needs_sign_in(anonymous_client, session):
+    documents_before = session.scalar(select(func.count()).select_from(Document))
+    response = anonymous_client.post("/api/v1/documents", json=RESOLUTION)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert session.scalar(select(func.count()).select_from(Document)) == documents_before
+
+
+def test_create_document_rejects_leader(app, session_factory):
+    from node.auth.service import create_api_token, create_user, grant_role, org_unit_by_code
+
+    with session_factory() as session:
+        user = create_user(session, username="lanhdao.test", full_name="Lãnh đạo (kiểm thử)",
+                           password="mat-khau-lanh-dao-2026")
+        grant_role(session, user, "leader", org_unit_by_code(session, "BCHTW"))
+        _, token = create_api_token(session, user, "tests")
+        session.commit()
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    response = client.post("/api/v1/documents", json=RESOLUTION)
+    assert response.status_code == 403
+
+
+def test_created_document_names_its_author(client, session):
+    assert client.post("/api/v1/documents", json=RESOLUTION).status_code == 201
+    event = session.scalars(select(TaskEvent).order_by(TaskEvent.id.desc())).first()
+    assert event.actor == "vanphong.test"

@@ -286,7 +286,7 @@ def test_task_page_fields(client, sample) -> None:  # noqa: ANN001
     assert "Hạn báo cáo kết quả 03/04/2026 17:00" in text
     assert "Mốc báo cáo giữa kỳ" in text
     assert "Lịch sử" in text
-    assert "Tạo nhiệm vụ api" in text
+    assert "Tạo nhiệm vụ vanphong.test" in text
 
 
 def test_task_page_deadline_as_written(client, sample) -> None:  # noqa: ANN001

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import UnsupportedMediaType
 
+from node.auth.web import current_user, role_required
 from node.core.errors import ConflictError, FieldProblem, ValidationError
 from node.core.web import db_session
 from node.local_tasks import queries, service
@@ -20,7 +21,6 @@ from node.local_tasks.models import ClassificationScheme, Document, DocumentKind
 from node.local_tasks.queries import MAX_PAGE_SIZE
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "web" / "static" / "openapi.json"
-API_ACTOR = "api"
 
 
 def _page_size_default() -> int:
@@ -86,7 +86,9 @@ def _without_reported(problems: list[FieldProblem],
 
 
 @api.post("/documents")
+@role_required("administrator", "central_officer")
 def create_document():  # noqa: ANN201
+    """Create a document with its tasks; central-office officers and administrators only."""
     reader = QueryReader(request.args, ("create_agencies",))
     create_agencies = reader.boolean("create_agencies") or False
     reader.finish()
@@ -99,7 +101,7 @@ def create_document():  # noqa: ANN201
     session = db_session()
     try:
         document = service.create_document(
-            session, document_input, create_agencies=create_agencies, actor=API_ACTOR,
+            session, document_input, create_agencies=create_agencies, actor=current_user().username,
             calendar=current_app.extensions["theodoi_calendar"])
     except ValidationError as exc:
         if type(exc) is not ValidationError:
