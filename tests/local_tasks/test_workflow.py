@@ -716,6 +716,40 @@ def test_confidential_content_rejected(session, calendar):
     assert row_counts(session) == before
 
 
+def test_concurrent_edit_raises_stale(fresh_database_url, calendar):
+    from sqlalchemy.orm import sessionmaker
+
+    from node.core.db import unit_of_work
+    from node.local_tasks.reference import seed_reference_data
+
+    engine = make_engine(fresh_database_url)
+    try:
+        migrate.upgrade(engine)
+        factory = sessionmaker(bind=engine, expire_on_commit=False)
+        with unit_of_work(factory) as setup:
+            seed_reference_data(setup)
+            task_id = make_task(setup, calendar).id
+        first, second = factory(), factory()
+        first_task = first.get(Task, task_id)
+        second_task = second.get(Task, task_id)
+        update_task_fields(second, second_task, expected_version=1, actor="vptw.khac",
+                           content="Nội dung do người khác sửa")
+        second.commit()
+
+        # The first session still holds version 1, so the check before the
+        # write passes and the versioned UPDATE matches no row.
+        with pytest.raises(StaleTaskError, match="changed by someone else meanwhile; reload"):
+            update_task_fields(first, first_task, expected_version=1, actor="vptw.sua",
+                               content="Nội dung mới")
+        first.rollback()
+
+        assert first.get(Task, task_id).content == "Nội dung do người khác sửa"
+        first.close()
+        second.close()
+    finally:
+        engine.dispose()
+
+
 # Explanation requests ----------------------------------------------------------
 
 

@@ -62,13 +62,18 @@ def _clean_text(value: str | None) -> str | None:
 
 
 def _flush_task(session: Session, task: Task) -> None:
-    """Flush, turning a concurrent change of `task` into StaleTaskError."""
+    """Flush, turning a concurrent change of `task` into StaleTaskError.
+
+    The session must then be rolled back before it is used again.
+    """
+    # Read before the flush: after a failed flush, reading an attribute raises.
+    task_id = task.id
     try:
         session.flush()
     except StaleDataError:
         raise StaleTaskError(message(
             "Task %(task_id)s was changed by someone else meanwhile; reload it and try again",
-            task_id=task.id)) from None
+            task_id=task_id)) from None
 
 
 # Submitting ------------------------------------------------------------------
