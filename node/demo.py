@@ -60,6 +60,17 @@ def prepare_demo(folder: Path) -> Settings:
     return settings
 
 
+def _print_demo_accounts(settings: Settings) -> None:
+    """Create one account per role (new passwords on every start) and print them."""
+    from node.auth.demo import create_demo_accounts
+
+    with open_session(settings) as session:
+        accounts = create_demo_accounts(session)
+    click.echo("Demo accounts (sign in at /login):")
+    for username, password, role, org_unit_code in accounts:
+        click.echo(f"  {username:<16} {password:<24} {role} @ {org_unit_code}")
+
+
 @click.command()
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -71,6 +82,7 @@ def demo(folder: Path | None, host: str, port: int, no_serve: bool) -> None:
 
     folder = folder or Path(tempfile.mkdtemp(prefix="theodoi-demo-"))
     settings = prepare_demo(folder.resolve())
+    _print_demo_accounts(settings)
     if no_serve:
         click.echo(f"Demo node ready in {folder}")
         return
