@@ -3,7 +3,7 @@
 Compiled .mo files are not kept in git: `create_app` compiles a catalogue
 whose .mo is missing or older than its .po. To add or change a message:
 
-    pybabel extract -F babel.cfg -k _l --no-location --sort-output \
+    pybabel extract -F babel.cfg -k _l -k message -k invalid:3 --no-location --sort-output \
         -o node/translations/messages.pot .
     pybabel update -i node/translations/messages.pot -d node/translations
 
@@ -24,7 +24,9 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BABEL_CONFIG = PROJECT_ROOT / "babel.cfg"
 # Keywords passed to `pybabel extract` besides its defaults (`_`, `gettext`, `ngettext`...).
-EXTRA_KEYWORDS = ("_l",)
+# The workflow builds its messages with `message(template, ...)` and
+# `invalid(path, value, template, ...)`, so their template arguments are msgids too.
+EXTRA_KEYWORDS = ("_l", "message", "invalid:3")
 
 
 def read_catalog(path: Path, locale: str | None = None) -> Catalog:

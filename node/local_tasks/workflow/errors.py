@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask import has_request_context
+from flask_babel import gettext
+
 from node.core.errors import ConflictError, DomainError, FieldProblem, ValidationError
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -24,8 +27,10 @@ def format_instant(value: datetime | None) -> str:
 
 def message(template: str, **values: object) -> str:
     """Fill the %(name)s placeholders of `template`, formatting datetimes as local instants."""
-    # TODO: pass the templates through node.core.i18n._l once the Vietnamese
-    # catalogue carries them; the catalogue tests reject msgids it lacks.
+    # Inside a request the template is translated to the request's locale;
+    # services called from the CLI or jobs keep the English text.
+    if has_request_context():
+        template = gettext(template)
     formatted = {name: format_instant(value) if isinstance(value, datetime) else value
                  for name, value in values.items()}
     return template % formatted
