@@ -17,11 +17,39 @@ from node.core.settings import CONFIG_ENV, SettingsError
 logger = logging.getLogger(__name__)
 
 
-@click.group()
+class NodeCommandGroup(click.Group):
+    """The top command group: turns setup mistakes into one-line errors, not tracebacks."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            _fail(str(exc))
+        except (OperationalError, ProgrammingError) as exc:
+            logger.warning("database command failed", extra={"error": str(exc.orig)})
+            _fail(_database_hint(str(exc.orig)))
+
+
+def _database_hint(error: str) -> str:
+    lowered = error.lower()
+    if "no such table" in lowered or "does not exist" in lowered and "relation" in lowered:
+        return f"the node's database is not initialised ({error}); run `theodoi init` first"
+    return (f"the database could not be opened ({error}); check database_url and "
+            "instance_path in the settings, then run `theodoi init`")
+
+
+@click.group(cls=NodeCommandGroup)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Settings file (TOML); defaults to $THEODOI_CONFIG.")
-def main(config_path: Path | None) -> None:
+@click.option("-v", "--verbose", is_flag=True,
+              help="Show the node's informational log lines on stderr.")
+def main(config_path: Path | None, verbose: bool) -> None:
     """Administer a theodoi node."""
+    from node.core import cli_support
+
+    cli_support.VERBOSE = verbose
     if config_path is not None:
         os.environ[CONFIG_ENV] = str(config_path.resolve())
 
@@ -121,10 +149,10 @@ def db_check() -> None:
 
 
 def _parse_instant(value: str | None) -> datetime:
-    from node.local_tasks.timeparse import parse_instant
+    from node.local_tasks.timeparse import VN_TZ, parse_instant
 
     if value is None:
-        return datetime.now(UTC)
+        return datetime.now(UTC).astimezone(VN_TZ)
     try:
         return parse_instant(value)
     except ValueError as exc:

@@ -65,3 +65,29 @@ def test_classification_add_rejects_bad_code(run):
     result = CliRunner().invoke(main, ["classification", "add", "scope", "Biên Giới", "x", "y"])
     assert result.exit_code == 2
     assert "Biên Giới" in result.output
+
+
+def test_uninitialised_node_gets_hint(run):
+    result = CliRunner().invoke(main, ["report", "levels"])
+    assert result.exit_code == 2
+    assert "theodoi init" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_named(tmp_path):
+    missing = tmp_path / "absent.toml"
+    result = CliRunner().invoke(main, ["--config", str(missing), "report", "levels"])
+    assert result.exit_code == 2
+    assert str(missing) in result.output
+    assert "--config" in result.output
+
+
+def test_report_levels_defaults_to_vietnam_time(run):
+    run("init")
+    result = run("report", "levels", "--json")
+    assert json.loads(result.output)["at"].endswith("+07:00")
+
+
+def test_init_is_quiet_without_verbose(run):
+    result = run("init")
+    assert "INFO" not in result.output

@@ -12,10 +12,19 @@ from node.core.logging import configure_logging
 from node.core.settings import Settings, load_settings
 
 
+# Set by `theodoi --verbose`: show informational log lines, not only warnings.
+VERBOSE = False
+
+
 def cli_settings() -> Settings:
-    """Load the settings named by --config / $THEODOI_CONFIG and set up logging."""
+    """Load the settings named by --config / $THEODOI_CONFIG and set up logging.
+
+    Commands print their own summary, so informational log lines are shown
+    only with --verbose; warnings and errors always are.
+    """
     settings = load_settings()
-    configure_logging(settings.log_level)
+    level = settings.log_level if VERBOSE else "WARNING"
+    configure_logging(level)
     return settings
 
 

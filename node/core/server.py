@@ -32,4 +32,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int = 2) ->
     logger.info("server starting", extra={"host": host, "port": port, "workers": workers,
                                           "node_id": settings.node_id})
     _NodeServer(settings, {"bind": f"{host}:{port}", "workers": workers, "threads": 4,
-                           "accesslog": "-", "timeout": 60}).run()
+                           "accesslog": "-", "timeout": 60,
+                           # No control socket under the home folder: the node keeps its
+                           # files in its instance folder.
+                           "control_socket_disable": True}).run()

@@ -141,7 +141,9 @@ def load_settings(path: Path | str | None = None, environ: dict | None = None) -
     if path:
         config_path = Path(path)
         if not config_path.is_file():
-            raise SettingsError(f"Settings file not found: {config_path}; check {CONFIG_ENV}")
+            raise SettingsError(
+                f"Settings file not found: {config_path}; check --config or {CONFIG_ENV}"
+            )
         try:
             values = _flatten(tomllib.loads(config_path.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:

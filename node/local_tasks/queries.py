@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from math import ceil
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from node.core.text import fold
@@ -43,6 +43,8 @@ class TaskFilter:
     has_deadline: bool | None = None
     text: str | None = None
     confidentiality: str | None = None
+    # An extra SQL condition on Task, such as `permissions.visible_task_filter`.
+    condition: ColumnElement[bool] | None = None
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Page:
 
 
 def _apply_filters(query: Select, filters: TaskFilter, level) -> Select:  # noqa: ANN001
+    if filters.condition is not None:
+        query = query.where(filters.condition)
     if filters.levels:
         query = query.where(level.in_(filters.levels))
     if filters.agency_id is not None:
@@ -81,10 +85,12 @@ def _apply_filters(query: Select, filters: TaskFilter, level) -> Select:  # noqa
             Task.deadline_at.is_not(None) if filters.has_deadline else Task.deadline_at.is_(None))
     if filters.confidentiality:
         query = query.where(Task.confidentiality == filters.confidentiality)
-    if filters.text and fold(filters.text):
-        for word in fold(filters.text).split():
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(Task.search_text.like(f"%{escaped}%", escape="\\"))
+    phrase = fold(filters.text).strip('"').strip() if filters.text else ""
+    if phrase:
+        # Vietnamese words are single syllables ("chuyển đổi số"), so matching
+        # each one alone finds far too much: the folded phrase is matched whole.
+        escaped = phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Task.search_text.like(f"%{escaped}%", escape="\\"))
     return query
 
 
