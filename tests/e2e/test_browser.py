@@ -7,6 +7,7 @@ A missing Chromium or Playwright fails the test with what to install.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from node.core import migrate
 from node.core.db import make_engine, make_session_factory, unit_of_work
 from node.core.settings import Settings
 from node.local_tasks.reference import seed_reference_data
-from tests.accounts import officer_token
+from tests.accounts import OFFICER_PASSWORD, officer_token
 from tests.local_tasks.sample_data import AT_JULY, CONCLUSION, COUNTS_IN_JULY, RESOLUTION
 
 pytestmark = pytest.mark.browser
@@ -44,9 +45,15 @@ def sync_playwright_or_fail():  # noqa: ANN201
     return sync_playwright
 
 
+OFFICER_USERNAME = "vanphong.trinhduyet"
+
+
 @pytest.fixture
 def node_url(tmp_path: Path) -> Iterator[str]:
-    """Serve a node on a free 127.0.0.1 port, with the two sample documents stored."""
+    """Serve a node on a free 127.0.0.1 port, with the two sample documents stored.
+
+    The central-office officer OFFICER_USERNAME, with OFFICER_PASSWORD, can sign in.
+    """
     settings = Settings(instance_path=tmp_path / "instance",
                         database_url=f"sqlite:///{tmp_path / 'node.sqlite3'}",
                         secret_key="browser-test", log_level="WARNING")
@@ -55,7 +62,7 @@ def node_url(tmp_path: Path) -> Iterator[str]:
     migrate.upgrade(engine)
     with unit_of_work(make_session_factory(engine)) as session:
         seed_reference_data(session)
-        token = officer_token(session)
+        token = officer_token(session, OFFICER_USERNAME)
     engine.dispose()
 
     app = create_app(settings)
@@ -75,6 +82,16 @@ def node_url(tmp_path: Path) -> Iterator[str]:
     app.extensions["theodoi_engine"].dispose()
 
 
+def sign_in(page, node_url: str, target: str) -> None:  # noqa: ANN001
+    """Open `target`, which sends a visitor to the sign-in form, and sign in there."""
+    page.goto(f"{node_url}{target}")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.locator("#username").fill(OFFICER_USERNAME)
+    page.locator("#password").fill(OFFICER_PASSWORD)
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(f"{node_url}{target}")
+
+
 def test_dashboard_to_task_page(node_url: str) -> None:
     sync_playwright = sync_playwright_or_fail()
     with sync_playwright() as playwright:
@@ -84,7 +101,7 @@ def test_dashboard_to_task_page(node_url: str) -> None:
             page = browser.new_page()
             page.set_default_timeout(TIMEOUT_MS)
 
-            page.goto(f"{node_url}/?at={quote(AT_JULY)}")
+            sign_in(page, node_url, f"/?at={quote(AT_JULY)}")
             assert page.locator("html").get_attribute("lang") == "vi"
             assert page.locator("h1").inner_text() == "Tổng quan tình hình thực hiện nhiệm vụ"
             headings = page.locator("h2").all_inner_texts()

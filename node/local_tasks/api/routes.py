@@ -7,13 +7,13 @@ from pathlib import Path
 
 from flask import Response, current_app, jsonify, request, url_for
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.exceptions import UnsupportedMediaType
 
-from node.auth.web import current_user, role_required
+from node.auth.web import current_user, login_required, role_required
 from node.core.errors import ConflictError, FieldProblem, ValidationError
 from node.core.web import db_session
-from node.local_tasks import queries, service
+from node.local_tasks import permissions, queries, service
 from node.local_tasks.api import api, serialize
 from node.local_tasks.api.document_input import read_document, redact
 from node.local_tasks.api.params import PAGING_PARAMS, TASK_FILTER_PARAMS, QueryReader
@@ -35,15 +35,21 @@ def _page_body(items: list, total: int, page: int, page_size: int) -> dict:
 # Documents -------------------------------------------------------------------
 
 
+def _visible_tasks(session: Session) -> queries.TaskFilter:
+    return queries.TaskFilter(condition=permissions.visible_task_filter(session, current_user()))
+
+
 @api.get("/documents")
+@login_required
 def list_documents():  # noqa: ANN201
     reader = QueryReader(request.args, PAGING_PARAMS)
     page, page_size = reader.paging(_page_size_default())
     reader.finish()
     session = db_session()
-    total = session.scalar(select(func.count()).select_from(Document)) or 0
+    visible = permissions.visible_document_filter(session, current_user())
+    total = session.scalar(select(func.count()).select_from(Document).where(visible)) or 0
     documents = session.scalars(
-        select(Document).options(selectinload(Document.kind))
+        select(Document).where(visible).options(selectinload(Document.kind))
         .order_by(Document.issued_on.desc().nulls_last(), Document.id)
         .offset((page - 1) * page_size).limit(page_size)
     ).all()
@@ -54,7 +60,8 @@ def list_documents():  # noqa: ANN201
 def _document_with_tasks(document: Document, at: datetime, page: int, page_size: int) -> dict:
     """Return a document's JSON with one page of its tasks and its counts by level as of `at`."""
     session = db_session()
-    filters = queries.TaskFilter(document_id=document.id)
+    filters = _visible_tasks(session)
+    filters.document_id = document.id
     tasks = queries.list_tasks(session, filters, at=at, page=page, page_size=page_size)
     body = serialize.document(document)
     body["at"] = serialize.instant(at)
@@ -65,12 +72,13 @@ def _document_with_tasks(document: Document, at: datetime, page: int, page_size:
 
 
 @api.get("/documents/<int:document_id>")
+@login_required
 def get_document(document_id: int):  # noqa: ANN201
     reader = QueryReader(request.args, ("at", *PAGING_PARAMS))
     page, page_size = reader.paging(_page_size_default())
     at, _ = reader.at()
     reader.finish()
-    document = service.get_document(db_session(), document_id)
+    document = permissions.get_visible_document(db_session(), current_user(), document_id)
     return jsonify(_document_with_tasks(document, at, page, page_size))
 
 
@@ -132,10 +140,12 @@ def create_document():  # noqa: ANN201
 
 
 @api.get("/tasks")
+@login_required
 def list_tasks():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args, (*TASK_FILTER_PARAMS, "at", *PAGING_PARAMS))
     filters = reader.task_filter(session)
+    filters.condition = permissions.visible_task_filter(session, current_user())
     at, _ = reader.at()
     page_number, page_size = reader.paging(_page_size_default())
     reader.finish()
@@ -147,11 +157,13 @@ def list_tasks():  # noqa: ANN201
 
 
 @api.get("/tasks/<int:task_id>")
+@login_required
 def get_task(task_id: int):  # noqa: ANN201
     reader = QueryReader(request.args, ("at",))
     at, _ = reader.at()
     reader.finish()
     task = service.get_task(db_session(), task_id)
+    permissions.require(current_user(), permissions.READ, task)
     return jsonify(serialize.task_detail(task, at))
 
 
@@ -159,10 +171,12 @@ def get_task(task_id: int):  # noqa: ANN201
 
 
 @api.get("/counts/levels")
+@login_required
 def count_levels():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args, (*TASK_FILTER_PARAMS, "at"))
     filters = reader.task_filter(session)
+    filters.condition = permissions.visible_task_filter(session, current_user())
     at, _ = reader.at()
     reader.finish()
     body = serialize.level_counts(queries.count_by_level(session, filters, at=at))
@@ -171,11 +185,13 @@ def count_levels():  # noqa: ANN201
 
 
 @api.get("/counts/agencies")
+@login_required
 def count_agencies():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args, (*TASK_FILTER_PARAMS, "at"))
     # Here `role` is the role in which agencies are counted, so it needs no agency_id.
     filters = reader.task_filter(session, role_needs_agency=False)
+    filters.condition = permissions.visible_task_filter(session, current_user())
     at, _ = reader.at()
     reader.finish()
     role = filters.agency_role or "lead"
@@ -189,6 +205,7 @@ def count_agencies():  # noqa: ANN201
 
 
 @api.get("/org-units")
+@login_required
 def list_org_units():  # noqa: ANN201
     reader = QueryReader(request.args, ("needs_review",))
     needs_review = reader.boolean("needs_review")
@@ -201,6 +218,7 @@ def list_org_units():  # noqa: ANN201
 
 
 @api.get("/classifications")
+@login_required
 def list_classifications():  # noqa: ANN201
     QueryReader(request.args, ()).finish()
     schemes = db_session().scalars(
@@ -211,6 +229,7 @@ def list_classifications():  # noqa: ANN201
 
 
 @api.get("/document-kinds")
+@login_required
 def list_document_kinds():  # noqa: ANN201
     QueryReader(request.args, ()).finish()
     kinds = db_session().scalars(select(DocumentKind).order_by(DocumentKind.id)).all()

@@ -8,8 +8,9 @@ from flask import current_app, render_template, request
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from node.auth.web import current_user, login_required
 from node.core.web import db_session
-from node.local_tasks import queries, service
+from node.local_tasks import permissions, queries, service
 from node.local_tasks.api.params import QueryReader
 from node.local_tasks.completion import LEVELS, completion_level_expr, level_of
 from node.local_tasks.models import (
@@ -29,26 +30,33 @@ def _page_size() -> int:
 
 
 def unresolved_lead_group_counts(session: Session, at: datetime) -> dict[str, int]:
-    """Count, per level, the tasks whose lead is a group of agencies not yet resolved."""
+    """Count, per level, the visible tasks whose lead is a group of agencies not yet resolved."""
     level = completion_level_expr(at)
     has_group = exists().where(and_(GroupAssignment.task_id == Task.id,
                                     GroupAssignment.role == "lead",
                                     GroupAssignment.resolved_at.is_(None)))
+    visible = permissions.visible_task_filter(session, current_user())
     counts = dict.fromkeys(LEVELS, 0)
     for name, count in session.execute(
-            select(level, func.count()).where(has_group).group_by(level)):
+            select(level, func.count()).where(has_group, visible).group_by(level)):
         counts[name] = count
     return counts
 
 
+def _visible_tasks(session: Session) -> queries.TaskFilter:
+    return queries.TaskFilter(condition=permissions.visible_task_filter(session, current_user()))
+
+
 @views.get("/")
+@login_required
 def dashboard():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args)
     at, at_given = reader.at()
     reader.finish()
-    counts = queries.count_by_level(session, at=at)
-    agencies = queries.count_by_agency(session, at=at, role="lead")
+    visible = _visible_tasks(session)
+    counts = queries.count_by_level(session, visible, at=at)
+    agencies = queries.count_by_agency(session, at=at, role="lead", filters=visible)
     groups = unresolved_lead_group_counts(session, at)
     return render_template(
         "dashboard.html", at=at, at_given=at_given, counts=counts,
@@ -59,7 +67,8 @@ def dashboard():  # noqa: ANN201
 
 def _filter_choices(session: Session) -> dict:
     documents = session.scalars(
-        select(Document).order_by(Document.issued_on.desc().nulls_last(), Document.id)).all()
+        select(Document).where(permissions.visible_document_filter(session, current_user()))
+        .order_by(Document.issued_on.desc().nulls_last(), Document.id)).all()
     return {
         "agency_choices": queries.agencies_with_tasks(session),
         "document_choices": documents,
@@ -69,10 +78,12 @@ def _filter_choices(session: Session) -> dict:
 
 
 @views.get("/tasks")
+@login_required
 def task_list():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args)
     filters = reader.task_filter(session)
+    filters.condition = permissions.visible_task_filter(session, current_user())
     at, at_given = reader.at()
     page_number, page_size = reader.paging(_page_size())
     reader.finish()
@@ -84,12 +95,14 @@ def task_list():  # noqa: ANN201
 
 
 @views.get("/tasks/<int:task_id>")
+@login_required
 def task_detail(task_id: int):  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args)
     at, at_given = reader.at()
     reader.finish()
     task = service.get_task(session, task_id)
+    permissions.require(current_user(), permissions.READ, task)
     by_role = {role: [link.org_unit for link in task.agencies if link.role == role]
                for role in AGENCY_ROLES}
     deadlines = sorted(task.deadlines, key=lambda row: DEADLINE_KINDS.index(row.kind))
@@ -100,14 +113,16 @@ def task_detail(task_id: int):  # noqa: ANN201
 
 
 @views.get("/documents")
+@login_required
 def document_list():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args)
     page_number, page_size = reader.paging(_page_size())
     reader.finish()
-    total = session.scalar(select(func.count()).select_from(Document)) or 0
+    visible = permissions.visible_document_filter(session, current_user())
+    total = session.scalar(select(func.count()).select_from(Document).where(visible)) or 0
     documents = session.scalars(
-        select(Document).options(selectinload(Document.kind))
+        select(Document).where(visible).options(selectinload(Document.kind))
         .order_by(Document.issued_on.desc().nulls_last(), Document.id)
         .offset((page_number - 1) * page_size).limit(page_size)
     ).all()
@@ -116,14 +131,16 @@ def document_list():  # noqa: ANN201
 
 
 @views.get("/documents/<int:document_id>")
+@login_required
 def document_detail(document_id: int):  # noqa: ANN201
     session = db_session()
-    document = service.get_document(session, document_id)
+    document = permissions.get_visible_document(session, current_user(), document_id)
     reader = QueryReader(request.args)
     at, at_given = reader.at()
     page_number, page_size = reader.paging(_page_size())
     reader.finish()
-    filters = queries.TaskFilter(document_id=document.id)
+    filters = _visible_tasks(session)
+    filters.document_id = document.id
     page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
     counts = queries.count_by_level(session, filters, at=at)
     return render_template(
@@ -133,6 +150,7 @@ def document_detail(document_id: int):  # noqa: ANN201
 
 
 @views.get("/agencies")
+@login_required
 def agency_list():  # noqa: ANN201
     session = db_session()
     only_review = request.args.get("needs_review") in ("1", "true")
@@ -141,7 +159,9 @@ def agency_list():  # noqa: ANN201
         query = query.where(OrgUnit.needs_review.is_(True))
     units = session.scalars(query).all()
     lead_counts = dict(session.execute(
-        select(TaskAgency.org_unit_id, func.count()).where(TaskAgency.role == "lead")
+        select(TaskAgency.org_unit_id, func.count()).join(Task, Task.id == TaskAgency.task_id)
+        .where(TaskAgency.role == "lead",
+               permissions.visible_task_filter(session, current_user()))
         .group_by(TaskAgency.org_unit_id)).all())
     review_count = session.scalar(
         select(func.count()).select_from(OrgUnit).where(OrgUnit.needs_review.is_(True))) or 0
@@ -150,15 +170,19 @@ def agency_list():  # noqa: ANN201
 
 
 @views.get("/group-assignments")
+@login_required
 def group_assignment_list():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args)
     page_number, page_size = reader.paging(_page_size())
     reader.finish()
     unresolved = GroupAssignment.resolved_at.is_(None)
-    total = session.scalar(select(func.count()).select_from(GroupAssignment).where(unresolved)) or 0
+    visible = permissions.visible_task_filter(session, current_user())
+    total = session.scalar(
+        select(func.count()).select_from(GroupAssignment)
+        .join(Task, Task.id == GroupAssignment.task_id).where(unresolved, visible)) or 0
     rows = session.scalars(
-        select(GroupAssignment).where(unresolved)
+        select(GroupAssignment).where(unresolved, visible)
         .join(Task, Task.id == GroupAssignment.task_id)
         .order_by(Task.document_id, Task.position, GroupAssignment.id)
         .options(selectinload(GroupAssignment.task).selectinload(Task.document))
