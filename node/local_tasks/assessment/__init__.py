@@ -1,0 +1,1 @@
+"""Assessment of tasks: evaluations, inspection findings, attachments and assignment."""
