@@ -142,23 +142,21 @@ def evaluate_task(session: Session, task: Task, *, at: datetime, actor: str, rat
                       "of %(previous_at)s; give the instant of this evaluation", at=at,
                       evaluation_id=previous.id, previous_at=previous.evaluated_at)
 
-    with session.begin_nested():
-        evaluation = TaskEvaluation(task=task, evaluated_at=at, evaluated_by=evaluator,
-                                    rating=rating, comment=comment_text)
-        session.add(evaluation)
-        session.flush()
-        if previous is not None:
-            _supersede(session, task, previous, evaluation)
-        record_step(
-            session, task, kind="task.evaluation", at=at, actor=evaluator,
-            content="task evaluated", outcome=rating,
-            object_type="task_evaluation", object_id=evaluation.id,
-            before={"evaluation_id": previous.id, "rating": previous.rating} if previous else None,
-            after=audit_log.snapshot(evaluation, ("task_id", "evaluated_at", "evaluated_by",
-                                                  "rating", "comment")),
-            detail={"rating": rating,
-                    "superseded_evaluation_id": previous.id if previous else None},
-        )
+    evaluation = TaskEvaluation(task=task, evaluated_at=at, evaluated_by=evaluator,
+                                rating=rating, comment=comment_text)
+    session.add(evaluation)
+    session.flush()
+    if previous is not None:
+        _supersede(session, task, previous, evaluation)
+    record_step(
+        session, task, kind="task.evaluation", at=at, actor=evaluator,
+        content="task evaluated", outcome=rating,
+        object_type="task_evaluation", object_id=evaluation.id,
+        before={"evaluation_id": previous.id, "rating": previous.rating} if previous else None,
+        after=audit_log.snapshot(evaluation, ("task_id", "evaluated_at", "evaluated_by",
+                                              "rating", "comment")),
+        detail={"rating": rating, "superseded_evaluation_id": previous.id if previous else None},
+    )
     return evaluation
 
 
@@ -173,6 +171,10 @@ def _supersede(session: Session, task: Task, previous: TaskEvaluation,
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
+        # No savepoint is used, because on SQLite the release of a savepoint that
+        # opened the transaction commits it. The new row is removed instead.
+        session.delete(evaluation)
+        session.flush()
         raise StaleTaskError(message(
             "Evaluation %(evaluation_id)s of task %(task_id)s was superseded by someone else "
             "meanwhile; reload the task and evaluate again", evaluation_id=previous.id,
@@ -564,20 +566,19 @@ def store_attachment(session: Session, update: ProgressUpdate, *, filename: str,
                             size_bytes=size, sha256=sha256, stored_path=relative,
                             uploaded_at=uploaded_at, uploaded_by=actor)
     try:
-        with session.begin_nested():
-            session.add(attachment)
-            session.flush()
-            record_step(
-                session, update.task, kind="task.attachment", at=uploaded_at, actor=actor,
-                content="file attached to a progress update", outcome="stored",
-                object_type="attachment", object_id=attachment.id,
-                after=audit_log.snapshot(attachment, ("progress_update_id", "filename",
-                                                      "media_type", "size_bytes", "sha256",
-                                                      "stored_path")),
-                detail={"progress_update_id": update.id, "sha256": sha256, "size_bytes": size},
-            )
+        session.add(attachment)
+        session.flush()
+        record_step(
+            session, update.task, kind="task.attachment", at=uploaded_at, actor=actor,
+            content="file attached to a progress update", outcome="stored",
+            object_type="attachment", object_id=attachment.id,
+            after=audit_log.snapshot(attachment, ("progress_update_id", "filename", "media_type",
+                                                  "size_bytes", "sha256", "stored_path")),
+            detail={"progress_update_id": update.id, "sha256": sha256, "size_bytes": size},
+        )
     except BaseException:
-        # Another row may point at a file that existed before, so only a new file is removed.
+        # The caller rolls the rows back. Another row may point at a file that
+        # existed before, so only a file created here is removed.
         if created:
             final.unlink(missing_ok=True)
         raise
@@ -773,9 +774,10 @@ def transfer_document(session: Session, document: Document, *, at: datetime, act
                       calendar: WorkingCalendar) -> list[Task]:
     """Transfer every task of `document` that is ready to its lead agencies; return them.
 
-    Tasks listed by `untransferable_tasks` are skipped; the audit entry and
-    the log line name them with their reason. When one transfer fails, none
-    of the others is kept.
+    Tasks listed by `untransferable_tasks` are skipped, and the audit entry
+    and the log line name them with their reason. Every ready task is checked
+    before the first transfer. After a failure while writing, the caller
+    rolls the transaction back, as after any failed flush.
     """
     require_instant(at)
     if document.issued_on is not None and at.astimezone(VN_TZ).date() < document.issued_on:
@@ -792,16 +794,15 @@ def transfer_document(session: Session, document: Document, *, at: datetime, act
                     extra={"document_id": document.id, "skipped": skipped, "actor": actor})
         return []
 
-    with session.begin_nested():
-        for task in ready:
-            transfer_task(session, task, at=at, actor=actor, calendar=calendar)
-        audit_log.record(
-            session, actor=actor, action="document.transfer", object_type="document",
-            object_id=document.id,
-            after={"transferred_at": at, "transferred_task_ids": [task.id for task in ready],
-                   "skipped": {str(task_id): reason for task_id, reason in skipped.items()},
-                   "transfer_due_at": due_at, "is_late": is_late},
-        )
+    for task in ready:
+        transfer_task(session, task, at=at, actor=actor, calendar=calendar)
+    audit_log.record(
+        session, actor=actor, action="document.transfer", object_type="document",
+        object_id=document.id,
+        after={"transferred_at": at, "transferred_task_ids": [task.id for task in ready],
+               "skipped": {str(task_id): reason for task_id, reason in skipped.items()},
+               "transfer_due_at": due_at, "is_late": is_late},
+    )
     logger.info("document tasks transferred",
                 extra={"document_id": document.id,
                        "transferred_task_ids": [task.id for task in ready],
