@@ -161,10 +161,10 @@ class Bench:
                               "AND a.org_unit_id = :agency_id)")
             params["agency_id"] = filters.agency_id
         if filters.text:
-            # The generated filter words contain no LIKE wildcards, so none are escaped.
-            for index, word in enumerate(fold(filters.text).split()):
-                conditions.append(f"t.search_text LIKE :word{index}")
-                params[f"word{index}"] = f"%{word}%"
+            # The service matches the folded phrase as a whole. The phrases used
+            # here contain no LIKE wildcards, so none are escaped.
+            conditions.append("t.search_text LIKE :phrase")
+            params["phrase"] = f"%{fold(filters.text)}%"
         where = " AND ".join(conditions) if conditions else "1 = 1"
         return where, params
 
