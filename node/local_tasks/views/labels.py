@@ -66,6 +66,44 @@ PRECISION_LABELS = {
 
 EVENT_LABELS = {
     "created": _l("Task created"),
+    "task.transfer": _l("Task transferred"),
+    "task.receipt": _l("Receipt confirmed"),
+    "task.objection": _l("Feedback or objection sent"),
+    "task.objection_decision": _l("Objection decided"),
+    "task.progress_submit": _l("Progress report sent for approval"),
+    "task.progress_approve": _l("Progress report approved"),
+    "task.progress_return": _l("Progress report returned for revision"),
+    "task.explanation_request": _l("Explanation requested"),
+    "task.explanation_answer": _l("Explanation given"),
+    "task.edit": _l("Task details changed"),
+}
+
+# Outcomes recorded with the workflow's task events (TaskEvent.detail["outcome"]).
+EVENT_OUTCOME_LABELS = {
+    "transferred": _l("Transferred"),
+    "on_time": _l("On time"),
+    "late": _l("Late"),
+    "deadline_unknown": _l("Deadline not yet computed"),
+    "open": _l("Waiting"),
+    "accepted": _l("Accepted"),
+    "rejected": _l("Not accepted"),
+    "submitted": _l("Waiting for approval"),
+    "approved": _l("Approved"),
+    "returned": _l("Returned for revision"),
+    "answered": _l("Answered"),
+    "changed": _l("Changed"),
+}
+
+OBJECTION_KIND_LABELS = {
+    "wrong_task": _l("The task was assigned wrongly"),
+    "outside_competence": _l("Outside the agency's functions and powers"),
+    "other": _l("Other"),
+}
+
+UPDATE_STATUS_LABELS = {
+    "submitted": _l("Waiting for approval"),
+    "approved": _l("Approved"),
+    "returned": _l("Returned for revision"),
 }
 
 ORG_UNIT_KIND_LABELS = {
@@ -91,3 +129,10 @@ def label(labels: dict, code: str | None) -> str:
     if code is None:
         return ""
     return str(labels.get(code, code))
+
+
+def event_outcome(kind: str, outcome: str | None) -> str:
+    """Return the translated outcome of a task event; a late receipt has its own name."""
+    if kind == "task.receipt" and outcome == "late":
+        return str(_l("Late receipt"))
+    return label(EVENT_OUTCOME_LABELS, outcome)

@@ -1,0 +1,500 @@
+"""Workflow screens through the test client, signed in through the sign-in form.
+
+The screens act at the current instant, so the app here gets a working
+calendar (weekends off, no holidays) for this year and the next, and each
+task's deadline lies months ahead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import itertools
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from node.auth.service import create_user, grant_role, org_unit_by_code
+from node.core.db import utcnow
+from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
+from node.local_tasks.models import Task, TaskEvent
+from node.local_tasks.service import create_document
+from node.local_tasks.workflow.models import ExplanationRequest, Objection, ProgressUpdate, Receipt
+
+PASSWORD = "mat-khau-kiem-thu-2026"
+AGENCY_CODE = "TU04"
+OTHER_AGENCY_CODE = "TU01"
+# username, role, org unit code of the grant.
+ACCOUNTS = (
+    ("vanphong.kt", "central_officer", "VPTW"),
+    ("capnhat.kt", "updater", AGENCY_CODE),
+    ("pheduyet.kt", "approver", AGENCY_CODE),
+    ("capnhat.khac", "updater", OTHER_AGENCY_CODE),
+    ("theodoi.kt", "monitoring_officer", "BCHTW"),
+)
+_references = itertools.count(1)
+
+
+def write_calendar(folder: Path) -> Path:
+    """Write yearly calendar files without holidays for this year and the next."""
+    folder.mkdir(parents=True, exist_ok=True)
+    year = utcnow().year
+    for each in (year, year + 1):
+        (folder / f"{each}.toml").write_text(
+            "# Test calendar: Monday to Friday, no holidays.\n", encoding="utf-8")
+    return folder
+
+
+def create_accounts(session) -> None:  # noqa: ANN001
+    for username, role, code in ACCOUNTS:
+        user = create_user(session, username=username, full_name=f"Tài khoản {username}",
+                           password=PASSWORD)
+        grant_role(session, user, role, org_unit_by_code(session, code))
+
+
+def add_document(session, calendar, *, confidentiality: str = "regular",  # noqa: ANN001
+                 tasks: int = 1) -> list[Task]:
+    """Store a document whose tasks are led by AGENCY_CODE and due about ten months ahead."""
+    lead = org_unit_by_code(session, AGENCY_CODE).name
+    monitor = org_unit_by_code(session, "VPTW").name
+    deadline_on = (utcnow() + timedelta(days=300)).date()
+    regular = confidentiality == "regular"
+    document = create_document(session, DocumentInput(
+        reference=f"{next(_references)}-KH/VPTW", issued_on=date.today() - timedelta(days=3),
+        summary="Kế hoạch kiểm thử" if regular else None, confidentiality=confidentiality,
+        tasks=[TaskInput(task_no=str(number + 1),
+                         content=f"Xây dựng đề án số {number + 1}" if regular else None,
+                         lead_agencies=[lead], monitoring_agency=monitor,
+                         deadline=DeadlineInput(text=deadline_on.strftime("%d/%m/%Y"),
+                                                on=deadline_on, precision="day"))
+               for number in range(tasks)]), calendar=calendar)
+    return list(document.tasks)
+
+
+def visible(markup: str) -> str:
+    text = re.sub(r"<[^>]+>", " ", markup)
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def csrf_of(markup: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', markup)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def form_key_of(markup: str, action: str) -> str:
+    """Return the idempotency key of the form posting to `action`."""
+    match = re.search(rf'action="{re.escape(action)}"[^>]*>.*?name="idempotency_key" '
+                      r'value="([^"]+)"', markup, re.S)
+    assert match, f"no form posts to {action}"
+    return match.group(1)
+
+
+class Browser:
+    """A test client signed in through the sign-in form, posting with its CSRF token."""
+
+    def __init__(self, app, username: str) -> None:  # noqa: ANN001
+        self.client = app.test_client()
+        page = self.client.get("/login").get_data(as_text=True)
+        response = self.client.post("/login", data={
+            "username": username, "password": PASSWORD, "csrf_token": csrf_of(page)})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        self.csrf = csrf_of(self.get("/workflow/inbox"))
+
+    def get(self, url: str, status: int = 200) -> str:
+        response = self.client.get(url)
+        assert response.status_code == status, response.get_data(as_text=True)[:2000]
+        return response.get_data(as_text=True)
+
+    def post(self, url: str, data: dict | None = None, status: int = 303,
+             key: str | None = None):  # noqa: ANN201
+        form = {"csrf_token": self.csrf, **(data or {})}
+        if key is not None:
+            form["idempotency_key"] = key
+        response = self.client.post(url, data=form)
+        assert response.status_code == status, response.get_data(as_text=True)[:3000]
+        return response
+
+
+@pytest.fixture
+def app(settings, session_factory, engine, tmp_path):  # noqa: ANN001
+    from node import create_app
+
+    app = create_app(dataclasses.replace(settings,
+                                         calendar_dir=write_calendar(tmp_path / "calendar")))
+    app.config["TESTING"] = True
+    app.extensions["theodoi_sessions"] = session_factory
+    return app
+
+
+@pytest.fixture
+def tasks(app, session_factory):  # noqa: ANN001
+    """Accounts and one document with two tasks led by TU04; returns the task ids."""
+    with session_factory() as session:
+        create_accounts(session)
+        stored = add_document(session, app.extensions["theodoi_calendar"], tasks=2)
+        session.commit()
+        return [task.id for task in stored]
+
+
+def count(session_factory, model) -> int:  # noqa: ANN001
+    with session_factory() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def load_task(session_factory, task_id: int) -> Task:  # noqa: ANN001
+    with session_factory() as session:
+        task = session.get(Task, task_id)
+        session.expunge(task)
+        return task
+
+
+def transfer_and_confirm(app, task_id: int) -> tuple[Browser, Browser]:  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    office.post(f"/workflow/tasks/{task_id}/transfer")
+    updater = Browser(app, "capnhat.kt")
+    updater.post(f"/workflow/tasks/{task_id}/receipt")
+    return office, updater
+
+
+# Sign-in and permissions -------------------------------------------------------
+
+
+def test_screens_need_sign_in(app, tasks):  # noqa: ANN001
+    client = app.test_client()
+    for url in ("/workflow/transfers", "/workflow/inbox", "/workflow/objections",
+                "/workflow/approvals", "/workflow/updates", "/workflow/explanations"):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert "/login" in response.headers["Location"]
+
+
+def test_post_without_csrf_rejected(app, tasks, session_factory):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    response = office.client.post(f"/workflow/tasks/{tasks[0]}/transfer", data={})
+    assert response.status_code == 400
+    assert load_task(session_factory, tasks[0]).transferred_at is None
+
+
+def test_updater_cannot_transfer(app, tasks, session_factory):  # noqa: ANN001
+    updater = Browser(app, "capnhat.kt")
+    updater.post(f"/workflow/tasks/{tasks[0]}/transfer", status=403)
+    assert load_task(session_factory, tasks[0]).transferred_at is None
+
+
+def test_other_agency_gets_not_found(app, tasks):  # noqa: ANN001
+    other = Browser(app, "capnhat.khac")
+    other.get(f"/workflow/tasks/{tasks[0]}/update", status=404)
+    assert "Nhiệm vụ 1" not in visible(other.get("/workflow/inbox"))
+
+
+def test_nav_links_follow_roles(app, tasks):  # noqa: ANN001
+    office_page = Browser(app, "vanphong.kt").get("/workflow/transfers")
+    assert 'href="/workflow/transfers"' in office_page
+    assert 'href="/workflow/inbox"' not in office_page
+
+    updater_page = Browser(app, "capnhat.kt").get("/workflow/inbox")
+    assert 'href="/workflow/inbox"' in updater_page
+    assert 'href="/workflow/transfers"' not in updater_page
+
+    anonymous = app.test_client().get("/login").get_data(as_text=True)
+    assert 'href="/workflow/inbox"' not in anonymous
+
+
+# 1. Transfer -----------------------------------------------------------------------
+
+
+def test_transfer_all_of_document(app, tasks, session_factory):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    queue = visible(office.get("/workflow/transfers"))
+    assert "1-KH/VPTW" in queue or "KH/VPTW" in queue
+    with session_factory() as session:
+        document_id = session.get(Task, tasks[0]).document_id
+    page = office.get(f"/workflow/documents/{document_id}")
+    action = f"/workflow/documents/{document_id}/transfer"
+    key = form_key_of(page, action)
+
+    response = office.post(action, key=key)
+    follow = visible(office.get(response.headers["Location"]))
+
+    assert "Đã chuyển giao 2 nhiệm vụ" in follow
+    for task_id in tasks:
+        assert load_task(session_factory, task_id).transferred_at is not None
+
+
+def test_transfer_double_click_one_event(app, tasks, session_factory):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    url = f"/workflow/tasks/{tasks[0]}/transfer"
+
+    first = office.post(url, key="same-click")
+    second = office.post(url, key="same-click")
+
+    assert second.headers["Location"] == first.headers["Location"]
+    with session_factory() as session:
+        events = session.scalar(select(func.count()).select_from(TaskEvent).where(
+            TaskEvent.task_id == tasks[0], TaskEvent.kind == "task.transfer"))
+    assert events == 1
+
+
+def test_transfer_again_shows_error(app, tasks):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    office.post(f"/workflow/tasks/{tasks[0]}/transfer", key="first")
+    response = office.post(f"/workflow/tasks/{tasks[0]}/transfer", key="second", status=409)
+    assert "đã được chuyển" in visible(response.get_data(as_text=True))
+
+
+# 2. Receipt ------------------------------------------------------------------------
+
+
+def test_inbox_lists_and_confirms(app, tasks, session_factory):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    office.post(f"/workflow/tasks/{tasks[0]}/transfer")
+    updater = Browser(app, "capnhat.kt")
+    inbox = updater.get("/workflow/inbox")
+    assert f'data-task="{tasks[0]}"' in inbox
+    assert f'data-task="{tasks[1]}"' not in inbox
+    assert "Hạn xác nhận tiếp nhận" in visible(inbox)
+
+    updater.post(f"/workflow/tasks/{tasks[0]}/receipt",
+                 key=form_key_of(inbox, f"/workflow/tasks/{tasks[0]}/receipt"))
+
+    assert load_task(session_factory, tasks[0]).received_at is not None
+    assert count(session_factory, Receipt) == 1
+    assert f'data-task="{tasks[0]}"' not in updater.get("/workflow/inbox")
+
+
+def test_late_receipt_marked(app, tasks, session_factory):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    office.post(f"/workflow/tasks/{tasks[0]}/transfer")
+    with session_factory() as session:
+        task = session.get(Task, tasks[0])
+        deadline = next(row for row in task.deadlines if row.kind == "receipt")
+        deadline.due_at = utcnow() - timedelta(hours=1)
+        session.commit()
+    updater = Browser(app, "capnhat.kt")
+
+    assert "Tiếp nhận muộn" in visible(updater.get("/workflow/inbox"))
+    response = updater.post(f"/workflow/tasks/{tasks[0]}/receipt")
+    page = visible(updater.get(response.headers["Location"]))
+
+    assert "tiếp nhận muộn" in page.lower()
+    with session_factory() as session:
+        assert session.scalars(select(Receipt)).one().is_late is True
+
+
+# 3. Objections ---------------------------------------------------------------------
+
+
+def test_objection_missing_reason_kept_form(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    url = f"/workflow/tasks/{tasks[0]}/objection"
+    page = updater.get(url)
+
+    response = updater.post(url, {"kind": "outside_competence", "reason": "  "},
+                            key=form_key_of(page, url), status=422)
+
+    markup = response.get_data(as_text=True)
+    assert 'data-error="reason"' in markup
+    assert 'value="outside_competence" selected' in markup
+    assert count(session_factory, Objection) == 0
+
+
+def test_objection_unknown_kind_shows_value(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    response = updater.post(f"/workflow/tasks/{tasks[0]}/objection",
+                            {"kind": "bogus", "reason": "Không thuộc chức năng"}, status=422)
+    markup = response.get_data(as_text=True)
+    assert 'data-error="kind"' in markup
+    assert "bogus" in visible(markup)
+    assert count(session_factory, Objection) == 0
+
+
+def test_objection_accept_reassigns(app, tasks, session_factory):  # noqa: ANN001
+    office, updater = transfer_and_confirm(app, tasks[0])
+    updater.post(f"/workflow/tasks/{tasks[0]}/objection",
+                 {"kind": "outside_competence", "reason": "Không thuộc chức năng của tỉnh"})
+    queue = office.get("/workflow/objections")
+    assert "Không thuộc chức năng của tỉnh" in visible(queue)
+    with session_factory() as session:
+        objection = session.scalars(select(Objection)).one()
+        other = org_unit_by_code(session, OTHER_AGENCY_CODE)
+        other_id, other_name = other.id, other.name
+
+    response = office.post(f"/workflow/objections/{objection.id}/decision",
+                           {"decision": "accept", "reassign_to": str(other_id), "reason": ""})
+
+    assert other_name in visible(office.get(response.headers["Location"]))
+    task = load_task(session_factory, tasks[0])
+    assert task.transferred_at is None
+    with session_factory() as session:
+        leads = [link.org_unit_id for link in session.get(Task, tasks[0]).agencies
+                 if link.role == "lead"]
+    assert leads == [other_id]
+    assert f'data-task="{tasks[0]}"' not in updater.get("/workflow/inbox")
+
+
+def test_objection_reject_needs_reason(app, tasks, session_factory):  # noqa: ANN001
+    office, updater = transfer_and_confirm(app, tasks[0])
+    updater.post(f"/workflow/tasks/{tasks[0]}/objection",
+                 {"kind": "other", "reason": "Đề nghị điều chỉnh thời hạn"})
+    with session_factory() as session:
+        objection_id = session.scalars(select(Objection.id)).one()
+    url = f"/workflow/objections/{objection_id}/decision"
+
+    response = office.post(url, {"decision": "reject", "reason": ""}, status=422)
+    assert 'data-error="reason"' in response.get_data(as_text=True)
+    with session_factory() as session:
+        assert session.get(Objection, objection_id).status == "open"
+
+    office.post(url, {"decision": "reject", "reason": "Nhiệm vụ đúng chức năng"})
+    with session_factory() as session:
+        assert session.get(Objection, objection_id).status == "rejected"
+
+
+# 4. Progress updates ---------------------------------------------------------------
+
+
+def test_update_approved_completes_task(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    url = f"/workflow/tasks/{tasks[0]}/update"
+    key = form_key_of(updater.get(url), url)
+    data = {"reported_state": "completed", "progress_percent": "100",
+            "results": "Đề án đã trình", "difficulties": "", "next_steps": "", "milestone": ""}
+
+    updater.post(url, data, key=key)
+    updater.post(url, data, key=key)
+
+    assert count(session_factory, ProgressUpdate) == 1
+    assert load_task(session_factory, tasks[0]).reported_state == "not_started"
+    approver = Browser(app, "pheduyet.kt")
+    queue = approver.get("/workflow/approvals")
+    assert "Đề án đã trình" in visible(queue)
+    with session_factory() as session:
+        update_id = session.scalars(select(ProgressUpdate.id)).one()
+
+    approver.post(f"/workflow/updates/{update_id}/approve")
+
+    page = visible(approver.get(f"/tasks/{tasks[0]}"))
+    assert "Hoàn thành đúng hạn" in page
+    assert "Phê duyệt báo cáo tiến độ" in page
+
+
+def test_update_invalid_percent_writes_nothing(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    response = updater.post(f"/workflow/tasks/{tasks[0]}/update",
+                            {"reported_state": "in_progress", "progress_percent": "chín mươi",
+                             "results": "Đang soạn thảo"}, status=422)
+    markup = response.get_data(as_text=True)
+    assert 'data-error="progress_percent"' in markup
+    assert "chín mươi" in visible(markup)
+    assert "Đang soạn thảo" in markup
+    assert count(session_factory, ProgressUpdate) == 0
+
+
+def test_updater_cannot_approve_own(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    updater.post(f"/workflow/tasks/{tasks[0]}/update", {"reported_state": "in_progress",
+                                                        "progress_percent": "40"})
+    with session_factory() as session:
+        update_id = session.scalars(select(ProgressUpdate.id)).one()
+    updater.post(f"/workflow/updates/{update_id}/approve", status=403)
+    with session_factory() as session:
+        assert session.get(ProgressUpdate, update_id).status == "submitted"
+
+
+def test_returned_update_shows_comment(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    updater.post(f"/workflow/tasks/{tasks[0]}/update", {"reported_state": "in_progress",
+                                                        "progress_percent": "40"})
+    with session_factory() as session:
+        update_id = session.scalars(select(ProgressUpdate.id)).one()
+    approver = Browser(app, "pheduyet.kt")
+
+    missing = approver.post(f"/workflow/updates/{update_id}/return", {"comment": ""},
+                            status=422)
+    assert 'data-error="comment"' in missing.get_data(as_text=True)
+    approver.post(f"/workflow/updates/{update_id}/return",
+                  {"comment": "Bổ sung số liệu quý III"})
+
+    assert "Bổ sung số liệu quý III" in visible(updater.get(f"/tasks/{tasks[0]}"))
+    assert "Bổ sung số liệu quý III" in visible(updater.get("/workflow/updates"))
+    task = load_task(session_factory, tasks[0])
+    assert task.reported_state == "not_started"
+    assert task.progress_percent is None
+
+
+def test_confidential_update_form_has_no_text(app, session_factory):  # noqa: ANN001
+    with session_factory() as session:
+        create_accounts(session)
+        task_id = add_document(session, app.extensions["theodoi_calendar"],
+                               confidentiality="confidential")[0].id
+        session.commit()
+    _, updater = transfer_and_confirm(app, task_id)
+    page = updater.get(f"/workflow/tasks/{task_id}/update")
+    assert 'name="reported_state"' in page
+    assert 'name="results"' not in page
+    assert 'name="difficulties"' not in page
+
+    updater.post(f"/workflow/tasks/{task_id}/update",
+                 {"reported_state": "in_progress", "progress_percent": "30",
+                  "results": "nội dung mật"})
+    with session_factory() as session:
+        update = session.scalars(select(ProgressUpdate)).one()
+    assert update.results is None
+    assert update.progress_percent == 30
+
+
+# 5. Explanations -------------------------------------------------------------------
+
+
+def test_explanation_request_and_answer(app, tasks, session_factory):  # noqa: ANN001
+    transfer_and_confirm(app, tasks[0])
+    monitor = Browser(app, "theodoi.kt")
+    empty = monitor.post(f"/workflow/tasks/{tasks[0]}/explanation-request", {"reason": ""},
+                         status=422)
+    assert 'data-error="reason"' in empty.get_data(as_text=True)
+    assert count(session_factory, ExplanationRequest) == 0
+    monitor.post(f"/workflow/tasks/{tasks[0]}/explanation-request",
+                 {"reason": "Chưa báo cáo tiến độ giữa kỳ"})
+    updater = Browser(app, "capnhat.kt")
+    listing = visible(updater.get("/workflow/explanations"))
+    assert "Chưa báo cáo tiến độ giữa kỳ" in listing
+    with session_factory() as session:
+        request_id = session.scalars(select(ExplanationRequest.id)).one()
+    url = f"/workflow/explanations/{request_id}"
+
+    missing = updater.post(url, {"answer": ""}, status=422)
+    assert 'data-error="answer"' in missing.get_data(as_text=True)
+    updater.post(url, {"answer": "Đang chờ số liệu của các sở"})
+
+    with session_factory() as session:
+        row = session.get(ExplanationRequest, request_id)
+        assert row.status == "answered"
+        assert row.answer == "Đang chờ số liệu của các sở"
+
+
+# Task page ------------------------------------------------------------------------
+
+
+def test_task_panel_shows_allowed_forms(app, tasks):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    page = office.get(f"/tasks/{tasks[0]}")
+    assert f'action="/workflow/tasks/{tasks[0]}/transfer"' in page
+    assert f'action="/workflow/tasks/{tasks[0]}/receipt"' not in page
+
+    office.post(f"/workflow/tasks/{tasks[0]}/transfer")
+    updater = Browser(app, "capnhat.kt")
+    page = updater.get(f"/tasks/{tasks[0]}")
+    assert f'action="/workflow/tasks/{tasks[0]}/receipt"' in page
+    assert f'action="/workflow/tasks/{tasks[0]}/transfer"' not in page
+
+
+def test_timeline_labels_in_vietnamese(app, tasks):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    page = visible(updater.get(f"/tasks/{tasks[0]}"))
+    assert "Chuyển giao nhiệm vụ" in page
+    assert "Xác nhận tiếp nhận" in page
+    assert "Đúng hạn" in page
