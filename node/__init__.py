@@ -38,9 +38,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from node.auth.views import auth
+    from node.federation.views import federation
     from node.local_tasks.api import api
     from node.local_tasks.views import views
 
     app.register_blueprint(views)
     app.register_blueprint(auth)
     app.register_blueprint(api, url_prefix="/api/v1")
+    app.register_blueprint(federation)

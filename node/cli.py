@@ -60,14 +60,16 @@ def _fail(message: str) -> None:
 
 
 def initialise_node(settings) -> dict[str, int]:  # noqa: ANN001
-    """Create the instance folder, migrate the database and seed reference data."""
+    """Create the instance folder and node key, migrate the database and seed reference data."""
     from node.core import migrate
     from node.core.db import make_engine
+    from node.federation.identity import ensure_node_keys
     from node.local_tasks.calendar import load_calendar
     from node.local_tasks.deadlines_service import ensure_calendar_current
     from node.local_tasks.reference import seed_reference_data
 
     settings.instance_path.mkdir(parents=True, exist_ok=True)
+    ensure_node_keys(settings)
     engine = make_engine(settings.effective_database_url)
     try:
         migrate.upgrade(engine)
@@ -237,6 +239,7 @@ def _register_optional_commands() -> None:
     from node.audit.cli import audit
     from node.auth.cli import user
     from node.demo import demo
+    from node.federation.cli import federation
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
 
@@ -244,6 +247,7 @@ def _register_optional_commands() -> None:
     main.add_command(calendar)
     main.add_command(import_command)
     main.add_command(demo)
+    main.add_command(federation)
     main.add_command(user)
 
 

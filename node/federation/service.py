@@ -1,0 +1,342 @@
+"""Protocol services: this node's identity, enrolment of children, and receiving messages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from node.core.db import utcnow
+from node.core.errors import ConflictError, DomainError, NotFoundError, ValidationError
+from node.core.settings import Settings
+from node.federation import schemas
+from node.federation.envelope import (
+    PROTOCOL_VERSIONS,
+    EnvelopeRejected,
+    VerifiedEnvelope,
+    check_clock,
+    format_timestamp,
+    verify_envelope,
+)
+from node.federation.handlers import CHILD, HANDLERS, PARENT
+from node.federation.identity import (
+    fingerprint,
+    load_private_key,
+    node_public_key,
+    sign_document,
+    verify_document,
+)
+from node.federation.models import (
+    Enrolment,
+    ExchangeLogEntry,
+    InboxMessage,
+    OutboxMessage,
+    Peer,
+    QuarantinedMessage,
+)
+from node.local_tasks.models import OrgUnit
+
+logger = logging.getLogger(__name__)
+
+MAX_TOKEN_HOURS = 30 * 24
+
+
+class EnrolmentRejected(DomainError):
+    """An enrolment request with a missing, used, expired or mismatched token."""
+
+    status = 403
+    title = "Enrolment rejected"
+
+
+class VersionMismatch(DomainError):
+    """The two nodes share no protocol version."""
+
+    status = 400
+    title = "No common protocol version"
+
+
+def version_mismatch_message(ours: list[str] | tuple[str, ...], theirs: list[str]) -> str:
+    return (f"no common protocol version: this node supports {', '.join(ours)}, "
+            f"the other node supports {', '.join(theirs) or 'none'}; upgrade one of them")
+
+
+def common_version(theirs: list[str]) -> str | None:
+    """Return the newest protocol version both sides support, or None."""
+    common = [version for version in PROTOCOL_VERSIONS if version in theirs]
+    return max(common, key=int) if common else None
+
+
+def relation_of(peer: Peer, settings: Settings) -> str:
+    return PARENT if peer.level < settings.node_level else CHILD
+
+
+def node_info(settings: Settings) -> dict:
+    """Return this node's public identity, as GET /info publishes it."""
+    public_key = node_public_key(settings)
+    return {
+        "node_id": settings.node_id,
+        "level": settings.node_level,
+        "org_unit_code": settings.node_org_unit,
+        "protocol_versions": list(PROTOCOL_VERSIONS),
+        "public_key": public_key,
+        "fingerprint": fingerprint(public_key),
+    }
+
+
+# Enrolment ---------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_enrolment_token(session: Session, org_unit_code: str, *, hours: int,
+                           now: datetime | None = None) -> tuple[str, Enrolment]:
+    """Create a one-time token for a child node of `org_unit_code`; return it and its row."""
+    if not 1 <= hours <= MAX_TOKEN_HOURS:
+        raise ValidationError(f"token lifetime {hours} hours is invalid; use 1 to "
+                              f"{MAX_TOKEN_HOURS} hours")
+    if session.scalar(select(OrgUnit.id).where(OrgUnit.code == org_unit_code)) is None:
+        raise NotFoundError(f"org unit {org_unit_code!r} not found; list the codes on the "
+                            "org units page or with the API")
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    enrolment = Enrolment(token_sha256=_token_hash(token), org_unit_code=org_unit_code,
+                          created_at=now, expires_at=now + timedelta(hours=hours))
+    session.add(enrolment)
+    session.flush()
+    logger.info("enrolment token created",
+                extra={"org_unit": org_unit_code, "expires_at": enrolment.expires_at.isoformat()})
+    return token, enrolment
+
+
+def enrol_child(session: Session, settings: Settings, request_body: object,
+                now: datetime | None = None) -> dict:
+    """Pin a child node's key against a one-time token; return this node's signed identity."""
+    now = now or utcnow()
+    problems = schemas.validation_problems("enrolment_request", request_body)
+    if problems:
+        raise ValidationError("enrolment request is invalid", problems=problems)
+    assert isinstance(request_body, dict)
+
+    version = common_version(request_body["protocol_versions"])
+    if version is None:
+        raise VersionMismatch(version_mismatch_message(PROTOCOL_VERSIONS,
+                                                       request_body["protocol_versions"]))
+    if not verify_document(request_body, request_body["public_key"], field="proof"):
+        raise EnrolmentRejected("the proof signature does not match the public key in the "
+                                "request")
+
+    enrolment = session.scalar(
+        select(Enrolment).where(Enrolment.token_sha256 == _token_hash(request_body["token"]))
+        .with_for_update())
+    if enrolment is None:
+        raise EnrolmentRejected("enrolment token is not valid; ask the parent's administrator "
+                                "for a new one")
+    if enrolment.used_at is not None:
+        raise EnrolmentRejected("enrolment token was already used; ask the parent's "
+                                "administrator for a new one")
+    if enrolment.expires_at <= now:
+        raise EnrolmentRejected(
+            f"enrolment token expired at {format_timestamp(enrolment.expires_at)}; ask the "
+            "parent's administrator for a new one")
+    if enrolment.org_unit_code != request_body["org_unit_code"]:
+        raise EnrolmentRejected(
+            f"enrolment token is for org unit {enrolment.org_unit_code!r}, but the node "
+            f"presents {request_body['org_unit_code']!r}; check node.org_unit in its settings")
+    if request_body["level"] != settings.node_level + 1:
+        raise ValidationError(
+            f"a child of this level-{settings.node_level} node must be at level "
+            f"{settings.node_level + 1}, not {request_body['level']}; check node.level")
+    node_id = request_body["node_id"]
+    if node_id == settings.node_id or session.scalar(
+            select(Peer.id).where(Peer.node_id == node_id)) is not None:
+        raise ConflictError(f"node id {node_id!r} is already linked to this node; give the "
+                            "child node a unique node.id")
+
+    session.add(Peer(node_id=node_id, level=request_body["level"],
+                     org_unit_code=request_body["org_unit_code"],
+                     public_key=request_body["public_key"], protocol_version=version,
+                     status="active", created_at=now, last_contact_at=now))
+    enrolment.used_at = now
+    enrolment.used_by_node_id = node_id
+    session.flush()
+    logger.info("child node enrolled",
+                extra={"peer": node_id, "org_unit": request_body["org_unit_code"],
+                       "fingerprint": fingerprint(request_body["public_key"])})
+
+    response = node_info(settings)
+    response.update({"protocol_version": version, "child_node_id": node_id,
+                     "enrolled_at": format_timestamp(now)})
+    return sign_document(response, load_private_key(settings))
+
+
+# Receiving messages -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A receiving node's response: the stored result, and whether it was a repeat."""
+
+    message_id: str
+    result: dict
+    received_at: datetime
+    duplicate: bool
+
+    def as_dict(self) -> dict:
+        return {"message_id": self.message_id, "result": self.result,
+                "received_at": format_timestamp(self.received_at)}
+
+
+def receive_message(session: Session, settings: Settings, raw: bytes, *,
+                    now: datetime | None = None, remote_address: str | None = None) -> Receipt:
+    """Verify, deduplicate, store and apply one envelope; raise EnvelopeRejected.
+
+    Every rejection is stored in the quarantine in the same session, and the
+    caller must commit it even though it responds with an error.
+    """
+    now = now or utcnow()
+    try:
+        return _receive(session, settings, raw, now)
+    except EnvelopeRejected as rejection:
+        _quarantine(session, settings, raw, rejection, now, remote_address)
+        raise
+
+
+def _receive(session: Session, settings: Settings, raw: bytes, now: datetime) -> Receipt:
+    peers = {peer.node_id: peer for peer in session.scalars(select(Peer))}
+    verified = verify_envelope(raw, {node_id: peer.public_key for node_id, peer in peers.items()},
+                               recipient=settings.node_id)
+    peer = peers[verified.sender]
+    if peer.status != "active":
+        raise EnvelopeRejected("suspended_sender", f"sender {peer.node_id!r} is suspended on "
+                               "this node; ask its administrator to reactivate the link",
+                               authenticated=True)
+
+    # A repeat gets its response before the clock check, so a sender that retries
+    # an old message still gets the stored result.
+    existing = _inbox_row(session, verified.message_id)
+    if existing is not None:
+        return _repeat(existing, verified)
+
+    check_clock(verified, now)
+    handler = HANDLERS[verified.type]
+    relation = relation_of(peer, settings)
+    if handler.accepted_from != relation:
+        raise EnvelopeRejected(
+            "not_allowed_from_peer", f"a {verified.type} message is accepted only from a "
+            f"{handler.accepted_from} node, and {peer.node_id!r} is a {relation} of this node",
+            authenticated=True)
+    sequence = verified.envelope["sequence"]
+    if session.scalar(select(InboxMessage.id).where(InboxMessage.sender_node_id == peer.node_id,
+                                                    InboxMessage.sequence == sequence)):
+        raise EnvelopeRejected(
+            "sequence_reused", f"sequence {sequence} from {peer.node_id!r} already belongs to "
+            "another message", authenticated=True)
+
+    try:
+        with session.begin_nested():
+            result = handler.apply(session, peer, verified.envelope)
+            row = InboxMessage(message_id=verified.message_id, message_type=verified.type,
+                               sender_node_id=peer.node_id, sequence=sequence,
+                               body_sha256=verified.content_hash, result=result, received_at=now)
+            session.add(row)
+            session.add(ExchangeLogEntry(direction="inbound", message_id=verified.message_id,
+                                         peer_node_id=peer.node_id, raw=raw, at=now))
+            session.flush()
+    except IntegrityError:
+        # Another request stored the same message id or sequence first.
+        existing = _inbox_row(session, verified.message_id)
+        if existing is not None:
+            return _repeat(existing, verified)
+        raise EnvelopeRejected(
+            "sequence_reused", f"sequence {sequence} from {peer.node_id!r} already belongs to "
+            "another message", authenticated=True) from None
+
+    _record_contact(peer, sequence, now)
+    logger.info("federation message received",
+                extra={"message_id": verified.message_id, "type": verified.type,
+                       "peer": peer.node_id, "sequence": sequence})
+    return Receipt(verified.message_id, result, now, duplicate=False)
+
+
+def _inbox_row(session: Session, message_id: str) -> InboxMessage | None:
+    return session.scalar(select(InboxMessage).where(InboxMessage.message_id == message_id))
+
+
+def _repeat(existing: InboxMessage, verified: VerifiedEnvelope) -> Receipt:
+    if (existing.body_sha256 != verified.content_hash
+            or existing.sender_node_id != verified.sender):
+        raise EnvelopeRejected(
+            "replay", f"message id {verified.message_id} was already received with a different "
+            "body; a new message needs a new id", authenticated=True)
+    return Receipt(existing.message_id, existing.result, existing.received_at, duplicate=True)
+
+
+def _record_contact(peer: Peer, sequence: int, now: datetime) -> None:
+    if sequence > peer.next_expected_sequence:
+        # Earlier messages may still be on their way (a sender retries them),
+        # so a gap is logged and the message is applied.
+        logger.warning("federation sequence gap",
+                       extra={"peer": peer.node_id, "expected": peer.next_expected_sequence,
+                              "received": sequence})
+    peer.next_expected_sequence = max(peer.next_expected_sequence, sequence + 1)
+    peer.last_contact_at = now
+
+
+def _quarantine(session: Session, settings: Settings, raw: bytes, rejection: EnvelopeRejected,
+                now: datetime, remote_address: str | None) -> None:
+    sender, message_id = _routing_fields(raw)
+    session.add(QuarantinedMessage(raw=raw, reason=rejection.reason, detail=rejection.message,
+                                   sender_node_id=sender, message_id=message_id,
+                                   remote_address=remote_address, received_at=now))
+    if rejection.authenticated and sender is not None:
+        # Only a rejection of a correctly signed message is charged to the
+        # peer, so a forger cannot fill in another node's error.
+        peer = session.scalar(select(Peer).where(Peer.node_id == sender))
+        if peer is not None:
+            peer.last_error = f"{rejection.reason}: {rejection.message}"
+            peer.last_error_at = now
+    session.flush()
+    logger.warning("federation message rejected",
+                   extra={"reason": rejection.reason, "peer": sender, "message_id": message_id,
+                          "remote_address": remote_address})
+
+
+def _routing_fields(raw: bytes) -> tuple[str | None, str | None]:
+    """Return the claimed sender and message id of a rejected message, when readable."""
+    try:
+        envelope = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if not isinstance(envelope, dict):
+        return None, None
+    sender = envelope.get("sender")
+    message_id = envelope.get("message_id")
+    return (sender[:64] if isinstance(sender, str) else None,
+            message_id[:36] if isinstance(message_id, str) else None)
+
+
+# Queries for the command line ------------------------------------------------------
+
+
+def outbox_backlog(session: Session) -> dict[str, int]:
+    """Return the number of undelivered outbox messages per recipient node id."""
+    rows = session.execute(
+        select(OutboxMessage.recipient_node_id, func.count())
+        .where(OutboxMessage.sent_at.is_(None)).group_by(OutboxMessage.recipient_node_id))
+    return {node_id: count for node_id, count in rows}
+
+
+def last_sent_sequence(session: Session) -> dict[str, int]:
+    """Return the highest sequence queued for each recipient node id."""
+    rows = session.execute(select(OutboxMessage.recipient_node_id, func.max(OutboxMessage.sequence))
+                           .group_by(OutboxMessage.recipient_node_id))
+    return {node_id: sequence for node_id, sequence in rows}

@@ -1,0 +1,79 @@
+"""HTTP endpoints of the exchange protocol, under /federation/v1."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from node.core.errors_web import PROBLEM_JSON
+from node.core.settings import Settings
+from node.core.web import db_session
+from node.federation import service
+from node.federation.envelope import MAX_ENVELOPE_BYTES, EnvelopeRejected
+
+federation = Blueprint("federation", __name__, url_prefix="/federation/v1")
+
+REJECTION_TITLES = {
+    "oversized": "Envelope too large",
+    "malformed": "Malformed envelope",
+    "unsupported_version": "Unsupported protocol version",
+    "unsigned": "Unsigned envelope",
+    "schema_invalid": "Invalid envelope",
+    "unknown_type": "Unknown message type",
+    "wrong_recipient": "Wrong recipient",
+    "unknown_sender": "Unknown sender",
+    "suspended_sender": "Suspended sender",
+    "bad_signature": "Bad signature",
+    "clock_skew": "Clock skew",
+    "not_allowed_from_peer": "Message type not allowed from this node",
+    "replay": "Message id reused",
+    "sequence_reused": "Sequence number reused",
+}
+
+
+def _settings() -> Settings:
+    return current_app.config["THEODOI_SETTINGS"]
+
+
+def _rejection_response(rejection: EnvelopeRejected):  # noqa: ANN202
+    body = {
+        "type": "about:blank",
+        "title": REJECTION_TITLES[rejection.reason],
+        "status": rejection.status,
+        "detail": rejection.message,
+        "reason": rejection.reason,
+        "errors": [problem.as_dict() for problem in rejection.problems],
+    }
+    response = jsonify(body)
+    response.status_code = rejection.status
+    response.mimetype = PROBLEM_JSON
+    return response
+
+
+@federation.get("/info")
+def info():  # noqa: ANN201
+    return jsonify(service.node_info(_settings()))
+
+
+@federation.post("/enrol")
+def enrol():  # noqa: ANN201
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadRequest("the enrolment request must be a JSON object")
+    return jsonify(service.enrol_child(db_session(), _settings(), body))
+
+
+@federation.post("/messages")
+def receive():  # noqa: ANN201
+    # One byte past the limit is enough to tell that a message is oversized.
+    raw = request.stream.read(MAX_ENVELOPE_BYTES + 1)
+    session = db_session()
+    try:
+        receipt = service.receive_message(session, _settings(), raw,
+                                          remote_address=request.remote_addr)
+    except EnvelopeRejected as rejection:
+        # The per-request session commits only successful responses, and the
+        # quarantine row must be kept with an error response too.
+        session.commit()
+        return _rejection_response(rejection)
+    return jsonify(receipt.as_dict())

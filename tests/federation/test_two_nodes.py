@@ -1,0 +1,193 @@
+"""A parent node served over HTTP on loopback and a child that joins it and sends messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from node import create_app
+from node.cli import initialise_node, main
+from node.core.cli_support import open_session
+from node.core.settings import Settings, load_settings
+from node.federation.client import deliver, queue_message
+from node.federation.models import ExchangeLogEntry, InboxMessage, OutboxMessage, Peer
+from node.federation.service import create_enrolment_token
+from tests.conftest import _create_postgres_database, database_kind
+from tests.federation.helpers import CHILD_NODE_ID, CHILD_ORG_UNIT, task_status_payload
+
+
+@pytest.fixture
+def child_database_url(tmp_path: Path) -> Iterator[str]:
+    """A second empty database of the suite's kind, for the child node."""
+    if database_kind() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'child.sqlite3'}"
+        return
+    url, admin = _create_postgres_database()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def parent(tmp_path: Path, fresh_database_url: str) -> Iterator[tuple[Settings, str]]:
+    """The central node, initialised and served on a free loopback port; yields its URL."""
+    settings = Settings(instance_path=tmp_path / "parent", database_url=fresh_database_url,
+                        secret_key="parent-secret", node_id="central", node_level=0,
+                        node_org_unit="VPTW", log_level="WARNING")
+    initialise_node(settings)
+    app = create_app(settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield settings, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        app.extensions["theodoi_engine"].dispose()
+
+
+@pytest.fixture
+def child_cli(tmp_path: Path, child_database_url: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Run `theodoi` as the level-1 node of TU01 with its own settings file."""
+    config = tmp_path / "child.toml"
+    config.write_text(
+        f'instance_path = "child"\ndatabase_url = "{child_database_url}"\n'
+        'log_level = "WARNING"\n'
+        f'[node]\nid = "{CHILD_NODE_ID}"\nlevel = 1\norg_unit = "{CHILD_ORG_UNIT}"\n',
+        encoding="utf-8")
+    monkeypatch.setenv("THEODOI_CONFIG", str(config))
+
+    def invoke(*args: str):  # noqa: ANN202
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def parent_inbox(settings: Settings) -> list[InboxMessage]:
+    with open_session(settings) as session:
+        return session.scalars(select(InboxMessage)).all()
+
+
+def test_child_joins_and_sends_once(parent, child_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    parent_settings, parent_url = parent
+    with open_session(parent_settings) as session:
+        token, _ = create_enrolment_token(session, CHILD_ORG_UNIT, hours=1)
+
+    assert child_cli("init").exit_code == 0
+    joined = child_cli("federation", "join", parent_url, token)
+    assert joined.exit_code == 0, joined.output
+    assert "Joined parent central" in joined.output
+
+    # The parent pinned the child's key, and the child pinned the parent's.
+    child_settings = load_settings()
+    with open_session(parent_settings) as session:
+        pinned = session.scalar(select(Peer).where(Peer.node_id == CHILD_NODE_ID))
+        assert pinned.org_unit_code == CHILD_ORG_UNIT
+    with open_session(child_settings) as session:
+        parent_peer = session.scalar(select(Peer))
+        assert parent_peer.node_id == "central"
+        assert parent_peer.base_url == parent_url
+
+    # Send, then send the same message again as a retry after a lost response.
+    with open_session(child_settings) as session:
+        parent_peer = session.scalar(select(Peer))
+        message = queue_message(session, child_settings, parent_peer, "task_status",
+                                task_status_payload())
+        first = deliver(session, child_settings, message)
+        second = deliver(session, child_settings, message)
+    assert first.delivered, first.error
+    assert second.delivered, second.error
+    assert second.response == first.response
+    assert first.response["result"]["status"] == "recorded"
+
+    inbox = parent_inbox(parent_settings)
+    assert [row.message_id for row in inbox] == [message.message_id]
+    with open_session(child_settings) as session:
+        sent = session.scalar(select(OutboxMessage))
+        assert sent.attempts == 2
+        assert sent.sent_at is not None
+        assert session.scalar(select(func.count()).select_from(ExchangeLogEntry)) == 2
+
+    links = child_cli("federation", "links")
+    assert links.exit_code == 0
+    row = links.output.splitlines()[1].split("\t")
+    assert row[:4] == ["central", "parent", "VPTW", "active"]
+    assert row[5] == "0"  # backlog
+    assert row[7] == "1"  # last queued sequence
+
+    # A second join is refused, and so is the used token.
+    again = CliRunner().invoke(main, ["federation", "join", parent_url, token])
+    assert again.exit_code == 2
+    assert "already linked" in again.output
+
+
+def test_exchange_log_export_and_verify(parent, child_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    parent_settings, parent_url = parent
+    with open_session(parent_settings) as session:
+        token, _ = create_enrolment_token(session, CHILD_ORG_UNIT, hours=1)
+    child_cli("init")
+    assert child_cli("federation", "join", parent_url, token).exit_code == 0
+    child_settings = load_settings()
+    with open_session(child_settings) as session:
+        parent_peer = session.scalar(select(Peer))
+        for index in range(2):
+            message = queue_message(session, child_settings, parent_peer, "task_status",
+                                    task_status_payload(task_ref=f"VPTW/1/{index}"))
+            assert deliver(session, child_settings, message).delivered
+
+    exported = tmp_path / "child-log.jsonl"
+    result = child_cli("federation", "export-log", str(exported))
+    assert result.exit_code == 0, result.output
+    assert "Exported 2" in result.output
+    assert "PRIVATE KEY" not in exported.read_text(encoding="utf-8")
+    verified = child_cli("federation", "verify-log", str(exported))
+    assert verified.exit_code == 0, verified.output
+    assert "2 entries checked, 0 failed" in verified.output
+
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    entry = json.loads(lines[2])
+    raw = base64.b64decode(entry["raw_base64"]).replace(b"VPTW/1/1", b"VPTW/1/9")
+    entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
+    lines[2] = json.dumps(entry)
+    tampered = tmp_path / "tampered.jsonl"
+    tampered.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    failed = CliRunner().invoke(main, ["federation", "verify-log", str(tampered)])
+    assert failed.exit_code == 1
+    assert "line 3" in failed.output
+    assert "bad_signature" in failed.output
+    assert "2 entries checked, 1 failed" in failed.output
+
+
+def test_join_refuses_bad_token(parent, child_cli) -> None:  # noqa: ANN001
+    _, parent_url = parent
+    child_cli("init")
+    result = child_cli("federation", "join", parent_url, "x" * 43)
+    assert result.exit_code == 2
+    assert "HTTP 403" in result.output
+    assert "token is not valid" in result.output
+
+
+def test_enrol_token_command(node_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THEODOI_CONFIG", str(node_config))
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    result = runner.invoke(main, ["federation", "enrol-token", "TU01", "--hours", "2"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert len(token) >= 40
+    unknown = runner.invoke(main, ["federation", "enrol-token", "XX99"])
+    assert unknown.exit_code == 2
+    assert "'XX99' not found" in unknown.output
+    empty = runner.invoke(main, ["federation", "links"])
+    assert "No linked nodes" in empty.output
