@@ -144,10 +144,6 @@ def connection(engine: Engine):
     """A connection inside a transaction that is rolled back after the test."""
     with engine.connect() as connection:
         transaction = connection.begin()
-        if connection.dialect.name == "sqlite":
-            # pysqlite defers BEGIN to the first write, so a savepoint taken before it
-            # would open (and its release commit) a transaction of its own.
-            connection.exec_driver_sql("BEGIN")
         yield connection
         transaction.rollback()
 

@@ -80,6 +80,16 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(engine, "savepoint")
+    def _on_savepoint(connection, _name):  # noqa: ANN001
+        # pysqlite opens its transaction late, at the first write. A SAVEPOINT
+        # taken before any write would otherwise start a transaction of its own,
+        # and its RELEASE would commit everything. Reads stay lock-free because
+        # BEGIN is only forced here, not for every transaction.
+        dbapi_connection = connection.connection.driver_connection
+        if not dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN")
+
 
 def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
