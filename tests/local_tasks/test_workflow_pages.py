@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import io
 import itertools
 import re
 from datetime import date, timedelta
@@ -19,8 +20,9 @@ from sqlalchemy import func, select
 
 from node.auth.service import create_user, grant_role, org_unit_by_code
 from node.core.db import utcnow
+from node.local_tasks.assessment.models import Attachment, TaskEvaluation
 from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
-from node.local_tasks.models import Task, TaskEvent
+from node.local_tasks.models import ClassificationScheme, ClassificationValue, Task, TaskEvent
 from node.local_tasks.service import create_document
 from node.local_tasks.workflow.models import ExplanationRequest, Objection, ProgressUpdate, Receipt
 
@@ -34,6 +36,7 @@ ACCOUNTS = (
     ("pheduyet.kt", "approver", AGENCY_CODE),
     ("capnhat.khac", "updater", OTHER_AGENCY_CODE),
     ("theodoi.kt", "monitoring_officer", "BCHTW"),
+    ("kiemtra.kt", "inspector", "BCHTW"),
 )
 _references = itertools.count(1)
 
@@ -246,6 +249,73 @@ def test_transfer_again_shows_error(app, tasks):  # noqa: ANN001
     assert "đã được chuyển" in visible(response.get_data(as_text=True))
 
 
+def test_group_resolved_then_transferred(app, tasks, session_factory):  # noqa: ANN001
+    with session_factory() as session:
+        deadline_on = (utcnow() + timedelta(days=300)).date()
+        document = create_document(session, DocumentInput(
+            reference="90-KH/VPTW", issued_on=date.today() - timedelta(days=1),
+            summary="Kế hoạch có giao nhóm cơ quan", tasks=[
+                TaskInput(task_no="1", content="Nhiệm vụ giao nhóm",
+                          group_assignments=[("lead", "Các tỉnh ủy, thành ủy")],
+                          deadline=DeadlineInput(text=deadline_on.strftime("%d/%m/%Y"),
+                                                 on=deadline_on, precision="day")),
+                TaskInput(task_no="2", content="Nhiệm vụ đã có cơ quan",
+                          lead_agencies=[org_unit_by_code(session, AGENCY_CODE).name],
+                          deadline=DeadlineInput(text=deadline_on.strftime("%d/%m/%Y"),
+                                                 on=deadline_on, precision="day"))]),
+            calendar=app.extensions["theodoi_calendar"])
+        document_id = document.id
+        group_id = document.tasks[0].group_assignments[0].id
+        group_task_id = document.tasks[0].id
+        unit_id = org_unit_by_code(session, AGENCY_CODE).id
+        session.commit()
+    office = Browser(app, "vanphong.kt")
+    page = visible(office.get(f"/workflow/documents/{document_id}"))
+    assert "Nhóm cơ quan chủ trì chưa được xác định" in page
+
+    response = office.post(f"/workflow/documents/{document_id}/transfer")
+    follow = visible(office.get(response.headers["Location"]))
+    assert "Đã chuyển giao 1 nhiệm vụ" in follow
+    assert "1 nhiệm vụ chưa đủ điều kiện" in follow
+    assert load_task(session_factory, group_task_id).transferred_at is None
+
+    invalid = office.post(f"/workflow/groups/{group_id}/resolve", {"org_units": "abc"},
+                          status=422)
+    assert 'data-error="org_units"' in invalid.get_data(as_text=True)
+    office.post(f"/workflow/groups/{group_id}/resolve", {"org_units": str(unit_id)})
+    with session_factory() as session:
+        task = session.get(Task, group_task_id)
+        assert [link.org_unit_id for link in task.agencies if link.role == "lead"] == [unit_id]
+    office.post(f"/workflow/documents/{document_id}/transfer")
+    assert load_task(session_factory, group_task_id).transferred_at is not None
+
+
+def test_classification_saved(app, tasks, session_factory):  # noqa: ANN001
+    with session_factory() as session:
+        priority = session.scalars(
+            select(ClassificationValue).join(ClassificationScheme)
+            .where(ClassificationScheme.code == "priority")
+            .order_by(ClassificationValue.position)).first()
+        time_value = session.scalars(
+            select(ClassificationValue).join(ClassificationScheme)
+            .where(ClassificationScheme.code == "time")).first()
+        priority_id, time_id = priority.id, time_value.id
+    office = Browser(app, "vanphong.kt")
+    url = f"/workflow/tasks/{tasks[0]}/classification"
+    page = office.get(url)
+    assert f'value="{priority_id}"' in page
+    assert f'value="{time_id}"' not in page
+
+    rejected = office.post(url, {"scheme_priority": "xyz"}, status=422)
+    assert 'data-error="values"' in rejected.get_data(as_text=True)
+    office.post(url, {"scheme_priority": str(priority_id)})
+
+    with session_factory() as session:
+        values = {value.id for value in session.get(Task, tasks[0]).classifications}
+    assert priority_id in values
+    Browser(app, "capnhat.kt").get(url, status=403)
+
+
 # 2. Receipt ------------------------------------------------------------------------
 
 
@@ -382,6 +452,45 @@ def test_update_approved_completes_task(app, tasks, session_factory):  # noqa: A
     assert "Phê duyệt báo cáo tiến độ" in page
 
 
+def test_update_with_attachment(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    url = f"/workflow/tasks/{tasks[0]}/update"
+    page = updater.get(url)
+    assert 'enctype="multipart/form-data"' in page
+    key = form_key_of(page, url)
+
+    for _attempt in range(2):
+        response = updater.client.post(url, data={
+            "csrf_token": updater.csrf, "idempotency_key": key, "reported_state": "in_progress",
+            "progress_percent": "50", "results": "Dự thảo đề án",
+            "files": (io.BytesIO("Báo cáo tiến độ quý III\n".encode()), "bao-cao.txt")})
+        assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+
+    assert count(session_factory, ProgressUpdate) == 1
+    with session_factory() as session:
+        attachment = session.scalars(select(Attachment)).one()
+    assert attachment.filename == "bao-cao.txt"
+    approver = Browser(app, "pheduyet.kt")
+    assert "bao-cao.txt" in approver.get("/workflow/approvals")
+    download = approver.client.get(f"/workflow/attachments/{attachment.id}")
+    assert download.status_code == 200
+    assert download.get_data() == "Báo cáo tiến độ quý III\n".encode()
+    Browser(app, "capnhat.khac").get(f"/workflow/attachments/{attachment.id}", status=404)
+
+
+def test_update_rejected_file_writes_nothing(app, tasks, session_factory):  # noqa: ANN001
+    _, updater = transfer_and_confirm(app, tasks[0])
+    response = updater.client.post(f"/workflow/tasks/{tasks[0]}/update", data={
+        "csrf_token": updater.csrf, "reported_state": "in_progress", "progress_percent": "50",
+        "files": (io.BytesIO(b"MZ\x90\x00"), "chuong-trinh.exe")})
+    assert response.status_code == 422
+    markup = response.get_data(as_text=True)
+    assert 'data-error="files"' in markup
+    assert "chuong-trinh.exe" in markup
+    assert count(session_factory, ProgressUpdate) == 0
+    assert count(session_factory, Attachment) == 0
+
+
 def test_update_invalid_percent_writes_nothing(app, tasks, session_factory):  # noqa: ANN001
     _, updater = transfer_and_confirm(app, tasks[0])
     response = updater.post(f"/workflow/tasks/{tasks[0]}/update",
@@ -498,3 +607,62 @@ def test_timeline_labels_in_vietnamese(app, tasks):  # noqa: ANN001
     assert "Chuyển giao nhiệm vụ" in page
     assert "Xác nhận tiếp nhận" in page
     assert "Đúng hạn" in page
+
+
+# 6. Evaluation and inspection findings ------------------------------------------
+
+
+def test_evaluation_by_central_office(app, tasks, session_factory):  # noqa: ANN001
+    office = Browser(app, "vanphong.kt")
+    url = f"/workflow/tasks/{tasks[0]}/evaluation"
+    page = office.get(url)
+
+    missing = office.post(url, {"rating": "", "comment": "Chưa chọn"},
+                          key=form_key_of(page, url), status=422)
+    assert 'data-error="rating"' in missing.get_data(as_text=True)
+    assert count(session_factory, TaskEvaluation) == 0
+
+    office.post(url, {"rating": "completed", "comment": "Đạt yêu cầu"})
+    with session_factory() as session:
+        evaluation = session.scalars(select(TaskEvaluation)).one()
+    assert evaluation.rating == "completed"
+    assert evaluation.comment == "Đạt yêu cầu"
+    assert "Đạt yêu cầu" in visible(office.get(url))
+
+
+def test_updater_cannot_evaluate(app, tasks):  # noqa: ANN001
+    updater = Browser(app, "capnhat.kt")
+    updater.get(f"/workflow/tasks/{tasks[0]}/evaluation", status=403)
+
+
+def test_finding_visible_to_agency(app, tasks, session_factory):  # noqa: ANN001
+    inspector = Browser(app, "kiemtra.kt")
+    url = f"/workflow/tasks/{tasks[0]}/findings"
+
+    missing = inspector.post(url, {"kind": "delay_sign", "finding": ""}, status=422)
+    assert 'data-error="finding"' in missing.get_data(as_text=True)
+    inspector.post(url, {"kind": "delay_sign", "finding": "Chậm báo cáo quý III",
+                         "recommendation": "Đề nghị Tỉnh ủy kiểm điểm"})
+
+    updater = Browser(app, "capnhat.kt")
+    listing = visible(updater.get("/workflow/findings"))
+    assert "Chậm báo cáo quý III" in listing
+    assert "Đề nghị Tỉnh ủy kiểm điểm" in listing
+    other = Browser(app, "capnhat.khac")
+    assert "Chậm báo cáo quý III" not in visible(other.get("/workflow/findings"))
+
+
+def test_confidential_evaluation_has_no_comment(app, session_factory):  # noqa: ANN001
+    with session_factory() as session:
+        create_accounts(session)
+        task_id = add_document(session, app.extensions["theodoi_calendar"],
+                               confidentiality="top_secret")[0].id
+        session.commit()
+    office = Browser(app, "vanphong.kt")
+    url = f"/workflow/tasks/{task_id}/evaluation"
+    assert 'name="comment"' not in office.get(url)
+
+    office.post(url, {"rating": "not_fully_completed", "comment": "nội dung mật"})
+    with session_factory() as session:
+        evaluation = session.scalars(select(TaskEvaluation)).one()
+    assert evaluation.comment is None

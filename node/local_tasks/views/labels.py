@@ -76,6 +76,12 @@ EVENT_LABELS = {
     "task.explanation_request": _l("Explanation requested"),
     "task.explanation_answer": _l("Explanation given"),
     "task.edit": _l("Task details changed"),
+    "task.evaluation": _l("Task evaluated"),
+    "task.attachment": _l("File attached to a progress report"),
+    "task.classify": _l("Task classified"),
+    "task.group_resolve": _l("Group of agencies identified"),
+    "inspection.finding": _l("Inspection finding recorded"),
+    "inspection.finding_close": _l("Inspection finding closed"),
 }
 
 # Outcomes recorded with the workflow's task events (TaskEvent.detail["outcome"]).
@@ -92,12 +98,34 @@ EVENT_OUTCOME_LABELS = {
     "returned": _l("Returned for revision"),
     "answered": _l("Answered"),
     "changed": _l("Changed"),
+    "stored": _l("Stored"),
+    "resolved": _l("Identified"),
+    "closed": _l("Closed"),
 }
 
 OBJECTION_KIND_LABELS = {
     "wrong_task": _l("The task was assigned wrongly"),
     "outside_competence": _l("Outside the agency's functions and powers"),
     "other": _l("Other"),
+}
+
+EVALUATION_RATING_LABELS = {
+    "excellent": _l("Completed excellently"),
+    "completed": _l("Completed"),
+    "not_fully_completed": _l("Not fully completed"),
+    "not_completed": _l("Not completed"),
+}
+
+FINDING_KIND_LABELS = {
+    "delay_sign": _l("Signs of delay"),
+    "data_error": _l("Wrong or missing data"),
+    "process_violation": _l("Breach of the procedure"),
+    "other": _l("Other"),
+}
+
+FINDING_STATUS_LABELS = {
+    "open": _l("Being handled"),
+    "closed": _l("Closed"),
 }
 
 UPDATE_STATUS_LABELS = {
@@ -135,4 +163,6 @@ def event_outcome(kind: str, outcome: str | None) -> str:
     """Return the translated outcome of a task event; a late receipt has its own name."""
     if kind == "task.receipt" and outcome == "late":
         return str(_l("Late receipt"))
+    if kind == "task.evaluation":
+        return label(EVALUATION_RATING_LABELS, outcome)
     return label(EVENT_OUTCOME_LABELS, outcome)

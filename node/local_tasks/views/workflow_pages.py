@@ -16,6 +16,7 @@ show its result instead of an "already done" error.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -25,7 +26,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -37,8 +46,22 @@ from node.core.db import utcnow
 from node.core.errors import DomainError, FieldProblem, NotFoundError
 from node.core.i18n import _, _l
 from node.core.web import db_session
-from node.local_tasks import permissions, service
-from node.local_tasks.models import REPORTED_STATES, Document, OrgUnit, Task
+from node.local_tasks import assessment, permissions, service
+from node.local_tasks.assessment.models import (
+    EVALUATION_RATINGS,
+    Attachment,
+    FINDING_KINDS,
+    InspectionFinding,
+)
+from node.local_tasks.models import (
+    REPORTED_STATES,
+    ClassificationScheme,
+    ClassificationValue,
+    Document,
+    GroupAssignment,
+    OrgUnit,
+    Task,
+)
 from node.local_tasks.views import views
 from node.local_tasks.views.helpers import vn_datetime
 from node.local_tasks.views.pages import task_detail
@@ -66,7 +89,8 @@ logger = logging.getLogger(__name__)
 PANEL_ACTIONS = (
     permissions.TRANSFER, permissions.CONFIRM_RECEIPT, permissions.LODGE_OBJECTION,
     permissions.DECIDE_OBJECTION, permissions.SUBMIT_UPDATE, permissions.REVIEW_UPDATE,
-    permissions.REQUEST_EXPLANATION, permissions.ANSWER_EXPLANATION,
+    permissions.REQUEST_EXPLANATION, permissions.ANSWER_EXPLANATION, permissions.EVALUATE,
+    permissions.RECORD_FINDING,
 )
 
 
@@ -275,23 +299,37 @@ def transfer_queue():  # noqa: ANN201
     return render_template("workflow/transfers.html", documents=list(documents.values()))
 
 
-def _render_document_transfer(document: Document, error: FormError | None = None) -> str:
+def _active_units() -> list[OrgUnit]:
+    return list(db_session().scalars(
+        select(OrgUnit).where(OrgUnit.status == "active", OrgUnit.is_root.is_(False))
+        .order_by(OrgUnit.sort_key)))
+
+
+def _render_document_transfer(document: Document, error: FormError | None = None,
+                              error_for: int | None = None) -> str:
     user = current_user()
+    skipped = assessment.untransferable_tasks(document)
     rows = []
+    groups = []
     for task in document.tasks:
-        has_lead = any(link.role == "lead" for link in task.agencies)
-        rows.append({"task": task, "has_lead": has_lead,
-                     "may_transfer": task.transferred_at is None and has_lead
-                     and can(user, "transfer", task),
+        may_transfer = task.id not in skipped and can(user, permissions.TRANSFER, task)
+        rows.append({"task": task, "skip_reason": skipped.get(task.id),
+                     "may_transfer": may_transfer,
+                     "may_classify": can(user, permissions.CLASSIFY, task),
                      "receipt_due_at": _deadline_due(task, "receipt")})
-    return render_template("workflow/document_transfer.html", document=document, rows=rows,
-                           error=error, form_key=new_form_key(),
-                           any_open=any(row["may_transfer"] for row in rows))
+        if can(user, permissions.RESOLVE_GROUPS, task):
+            groups.extend(group for group in task.group_assignments if group.resolved_at is None)
+    return render_template(
+        "workflow/document_transfer.html", document=document, rows=rows, groups=groups,
+        units=_active_units() if groups else [], error=error, error_for=error_for,
+        transfer_due_at=assessment.transfer_deadline(document), form_key=new_form_key(),
+        any_open=any(row["may_transfer"] for row in rows))
 
 
 @views.get("/workflow/documents/<int:document_id>")
 @login_required
 def document_transfer(document_id: int):  # noqa: ANN201
+    """Show a document's tasks with their transfer state, and its groups of agencies to identify."""
     document = permissions.get_visible_document(db_session(), current_user(), document_id)
     return _render_document_transfer(document)
 
@@ -299,21 +337,25 @@ def document_transfer(document_id: int):  # noqa: ANN201
 @views.post("/workflow/documents/<int:document_id>/transfer")
 @login_required
 def transfer_document_tasks(document_id: int):  # noqa: ANN201
-    """Transfer every task of the document that is not yet transferred and has a lead agency."""
+    """Transfer every task of the document that is ready; the others are left out."""
     document = permissions.get_visible_document(db_session(), current_user(), document_id)
-    user = current_user()
+    for task in document.tasks:
+        require(current_user(), permissions.TRANSFER, task)
 
     def perform() -> tuple[str, str]:
-        at = utcnow()
-        pending = [task for task in document.tasks if task.transferred_at is None
-                   and any(link.role == "lead" for link in task.agencies)
-                   and can(user, permissions.TRANSFER, task)]
-        if not pending:
+        reasons = assessment.untransferable_tasks(document)
+        not_ready = sum(1 for reason in reasons.values() if reason != "already_transferred")
+        transferred = assessment.transfer_document(db_session(), document, at=utcnow(),
+                                                   actor=_actor(), calendar=_calendar())
+        if not transferred:
             raise FormError(_("No task of this document is waiting for transfer."), status=409)
-        for task in pending:
-            transfer_task(db_session(), task, at=at, actor=_actor(), calendar=_calendar())
-        return (url_for("views.document_transfer", document_id=document.id),
-                _("%(count)s tasks transferred to their lead agencies.", count=len(pending)))
+        if not_ready:
+            text = _("%(count)s tasks transferred to their lead agencies; %(skipped)s not "
+                     "ready were left out.", count=len(transferred), skipped=not_ready)
+        else:
+            text = _("%(count)s tasks transferred to their lead agencies.",
+                     count=len(transferred))
+        return url_for("views.document_transfer", document_id=document.id), text
 
     return _handle_post(perform, lambda error: _render_document_transfer(document, error))
 
@@ -332,6 +374,78 @@ def transfer_one(task_id: int):  # noqa: ANN201
                 _("%(task)s transferred to its lead agency.", task=_task_label(task)))
 
     return _handle_post(perform, lambda error: _render_document_transfer(task.document, error))
+
+
+@views.post("/workflow/groups/<int:group_id>/resolve")
+@login_required
+def group_resolve(group_id: int):  # noqa: ANN201
+    """Give a task the agencies that its group assignment means."""
+    group = _get(GroupAssignment, group_id, _("group assignment"))
+    require(current_user(), permissions.RESOLVE_GROUPS, group.task)
+    chosen = request.form.getlist("org_units")
+
+    def perform() -> tuple[str, str]:
+        units = []
+        for value in chosen:
+            unit = db_session().get(OrgUnit, int(value)) if value.isdigit() else None
+            if unit is None:
+                raise FormError(_("The agency chosen is invalid."), [FieldProblem(
+                    "org_units", _("Choose agencies from the list."), value)])
+            units.append(unit)
+        assessment.resolve_group_assignment(db_session(), group, actor=_actor(), org_units=units)
+        return (url_for("views.document_transfer", document_id=group.task.document_id),
+                _("Agencies identified for the group: %(text)s.", text=group.text))
+
+    return _handle_post(
+        perform, lambda error: _render_document_transfer(group.task.document, error, group.id))
+
+
+def _render_classification_form(task: Task, error: FormError | None = None,
+                                chosen: set[int] | None = None) -> str:
+    schemes = db_session().scalars(
+        select(ClassificationScheme).where(ClassificationScheme.code != "time")
+        .options(selectinload(ClassificationScheme.values))
+        .order_by(ClassificationScheme.id)).all()
+    if chosen is None:
+        chosen = {value.id for value in task.classifications}
+    return render_template("workflow/classification_form.html", task=task, schemes=schemes,
+                           chosen=chosen, error=error,
+                           form_key=request.form.get(FORM_KEY_FIELD) or new_form_key())
+
+
+@views.get("/workflow/tasks/<int:task_id>/classification")
+@login_required
+def classification_form(task_id: int):  # noqa: ANN201
+    task = _get_task(task_id)
+    require(current_user(), permissions.CLASSIFY, task)
+    return _render_classification_form(task)
+
+
+@views.post("/workflow/tasks/<int:task_id>/classification")
+@login_required
+def classification_submit(task_id: int):  # noqa: ANN201
+    """Replace the scope, priority and other classifications of a task."""
+    task = _get_task(task_id)
+    require(current_user(), permissions.CLASSIFY, task)
+    # Each scheme has its own field, named after its code; several values are allowed.
+    submitted = [value for name in request.form if name.startswith("scheme_")
+                 for value in request.form.getlist(name) if value]
+    chosen = {int(value) for value in submitted if value.isdigit()}
+
+    def perform() -> tuple[str, str]:
+        values = []
+        for value in submitted:
+            row = db_session().get(ClassificationValue, int(value)) if value.isdigit() else None
+            if row is None:
+                raise FormError(_("The classification chosen is invalid."), [FieldProblem(
+                    "values", _("Choose classifications from the lists."), value)])
+            values.append(row)
+        assessment.classify_task(db_session(), task, actor=_actor(), values=values)
+        return (url_for("views.document_transfer", document_id=task.document_id),
+                _("Classification of %(task)s saved.", task=_task_label(task)))
+
+    return _handle_post(perform,
+                        lambda error: _render_classification_form(task, error, chosen))
 
 
 # 2. Agency inbox: receipt --------------------------------------------------------
@@ -433,9 +547,7 @@ def _render_objection_queue(error: FormError | None = None, error_for: int | Non
         .options(selectinload(Objection.task).selectinload(Task.agencies))
         .order_by(Objection.lodged_at, Objection.id))
         if can(user, "decide_objection", row.task)]
-    units = session.scalars(select(OrgUnit).where(OrgUnit.status == "active",
-                                                  OrgUnit.is_root.is_(False))
-                            .order_by(OrgUnit.sort_key)).all()
+    units = _active_units()
     return render_template("workflow/objections.html", objections=objections, units=units,
                            error=error, error_for=error_for, values=values or {},
                            form_key=new_form_key())
@@ -506,8 +618,11 @@ def _render_update_form(task: Task, error: FormError | None = None,
         values["reported_state"] = task.reported_state
         if task.progress_percent is not None:
             values["progress_percent"] = str(task.progress_percent)
+    settings = current_app.config["THEODOI_SETTINGS"]
     return render_template(
         "workflow/update_form.html", task=task, states=REPORTED_STATES, values=values,
+        file_types=", ".join(sorted(assessment.ALLOWED_TYPES)),
+        max_megabytes=settings.max_upload_bytes // (1024 * 1024),
         error=error, returned=_returned_updates(db_session(), task, _actor()),
         form_key=request.form.get(FORM_KEY_FIELD) or new_form_key())
 
@@ -543,16 +658,51 @@ def update_submit(task_id: int):  # noqa: ANN201
         values = {name: values[name] for name in ("reported_state", "progress_percent")}
 
     def perform() -> tuple[str, str]:
+        session = db_session()
+        key = request.form.get(FORM_KEY_FIELD) or None
+        # A repeated key returns the stored update, whose files were stored with it.
+        repeated = key is not None and session.scalar(
+            select(ProgressUpdate.id).where(ProgressUpdate.idempotency_key == key)) is not None
         texts = {name: values.get(name) or None
                  for name in ("milestone", "results", "difficulties", "next_steps")}
-        submit_update(db_session(), task, at=utcnow(), actor=_actor(),
-                      reported_state=values["reported_state"],
-                      progress_percent=_parse_percent(values["progress_percent"]),
-                      idempotency_key=request.form.get(FORM_KEY_FIELD) or None, **texts)
+        update = submit_update(session, task, at=utcnow(), actor=_actor(),
+                               reported_state=values["reported_state"],
+                               progress_percent=_parse_percent(values["progress_percent"]),
+                               idempotency_key=key, **texts)
+        if not repeated:
+            _store_files(update)
         return (url_for("views.task_detail", task_id=task.id),
                 _("Progress update of %(task)s sent for approval.", task=_task_label(task)))
 
-    return _handle_post(perform, lambda error: _render_update_form(task, error, values))
+    return _handle_post(perform, lambda error: _render_update_form(task, error, values),
+                        field_names={"file": "files", "filename": "files"})
+
+
+def _store_files(update: ProgressUpdate) -> None:
+    """Store the files of the form's `files` field as attachments of `update`."""
+    settings = current_app.config["THEODOI_SETTINGS"]
+    for upload in request.files.getlist("files"):
+        if not upload.filename:
+            continue
+        assessment.store_attachment(db_session(), update, filename=upload.filename,
+                                    stream=upload.stream, actor=_actor(), settings=settings)
+
+
+@views.app_template_global()
+def update_attachments(update: ProgressUpdate) -> list:
+    return assessment.attachments_of(db_session(), update)
+
+
+@views.get("/workflow/attachments/<int:attachment_id>")
+@login_required
+def attachment_download(attachment_id: int):  # noqa: ANN201
+    """Send an attachment's file after checking the user may read its task and the checksum."""
+    attachment = _get(Attachment, attachment_id, _("attachment"))
+    require(current_user(), permissions.READ, attachment.progress_update.task)
+    content = assessment.open_attachment(attachment,
+                                         settings=current_app.config["THEODOI_SETTINGS"])
+    return send_file(io.BytesIO(content), mimetype=attachment.media_type, as_attachment=True,
+                     download_name=attachment.filename)
 
 
 def _render_approvals(error: FormError | None = None, error_for: int | None = None,
@@ -735,6 +885,99 @@ def workflow_panel(task: Task) -> dict:
     }
 
 
+# 6. Evaluation and inspection findings ---------------------------------------------
+
+EVALUATION_FIELDS = ("rating", "comment")
+FINDING_FIELDS = ("kind", "finding", "recommendation")
+
+
+def _render_evaluation_form(task: Task, error: FormError | None = None,
+                            values: dict | None = None) -> str:
+    session = db_session()
+    return render_template(
+        "workflow/evaluation_form.html", task=task, ratings=EVALUATION_RATINGS,
+        values=values or {"rating": "", "comment": ""}, error=error,
+        history=assessment.evaluation_history(session, task),
+        form_key=request.form.get(FORM_KEY_FIELD) or new_form_key())
+
+
+@views.get("/workflow/tasks/<int:task_id>/evaluation")
+@login_required
+def evaluation_form(task_id: int):  # noqa: ANN201
+    task = _get_task(task_id)
+    require(current_user(), permissions.EVALUATE, task)
+    return _render_evaluation_form(task)
+
+
+@views.post("/workflow/tasks/<int:task_id>/evaluation")
+@login_required
+def evaluation_submit(task_id: int):  # noqa: ANN201
+    task = _get_task(task_id)
+    require(current_user(), permissions.EVALUATE, task)
+    values = _field_values(EVALUATION_FIELDS)
+    if task.confidentiality != "regular":
+        values["comment"] = ""
+
+    def perform() -> tuple[str, str]:
+        assessment.evaluate_task(db_session(), task, at=utcnow(), actor=_actor(),
+                                 rating=values["rating"], comment=values["comment"] or None)
+        return (url_for("views.task_detail", task_id=task.id),
+                _("Evaluation of %(task)s recorded.", task=_task_label(task)))
+
+    return _handle_post(perform, lambda error: _render_evaluation_form(task, error, values))
+
+
+def _render_finding_form(task: Task, error: FormError | None = None,
+                         values: dict | None = None) -> str:
+    return render_template(
+        "workflow/finding_form.html", task=task, kinds=FINDING_KINDS,
+        values=values or dict.fromkeys(FINDING_FIELDS, ""), error=error,
+        findings=assessment.findings_for_task(db_session(), task),
+        form_key=request.form.get(FORM_KEY_FIELD) or new_form_key())
+
+
+@views.get("/workflow/tasks/<int:task_id>/findings")
+@login_required
+def finding_form(task_id: int):  # noqa: ANN201
+    task = _get_task(task_id)
+    require(current_user(), permissions.RECORD_FINDING, task)
+    return _render_finding_form(task)
+
+
+@views.post("/workflow/tasks/<int:task_id>/findings")
+@login_required
+def finding_submit(task_id: int):  # noqa: ANN201
+    task = _get_task(task_id)
+    require(current_user(), permissions.RECORD_FINDING, task)
+    values = _field_values(FINDING_FIELDS)
+    if task.confidentiality != "regular":
+        values["finding"] = values["recommendation"] = ""
+
+    def perform() -> tuple[str, str]:
+        assessment.record_finding(db_session(), at=utcnow(), actor=_actor(), kind=values["kind"],
+                                  finding=values["finding"] or None,
+                                  recommendation=values["recommendation"] or None, task=task)
+        return (url_for("views.finding_list"),
+                _("Inspection finding on %(task)s recorded.", task=_task_label(task)))
+
+    return _handle_post(perform, lambda error: _render_finding_form(task, error, values))
+
+
+@views.get("/workflow/findings")
+@login_required
+def finding_list():  # noqa: ANN201
+    """Show the inspection findings on the tasks the user may see, newest first."""
+    # NOTE: findings recorded about an org unit without a task are not listed here.
+    session = db_session()
+    findings = session.scalars(
+        select(InspectionFinding).join(Task, Task.id == InspectionFinding.task_id)
+        .where(permissions.visible_task_filter(session, current_user()))
+        .options(selectinload(InspectionFinding.task))
+        .order_by(InspectionFinding.recorded_at.desc(), InspectionFinding.id.desc())
+        .limit(200)).all()
+    return render_template("workflow/findings.html", findings=findings)
+
+
 # Navigation ---------------------------------------------------------------------
 
 # Workflow screens in the main menu, each with the roles that use it.
@@ -746,6 +989,9 @@ NAV_LINKS = (
     ("views.approval_queue", _l("Progress reports to approve"), {"approver"}),
     ("views.explanation_list", _l("Explanation requests"),
      {"administrator", "central_officer", "updater", "approver", "monitoring_officer"}),
+    ("views.finding_list", _l("Inspection findings"),
+     {"administrator", "central_officer", "updater", "approver", "monitoring_officer",
+      "inspector", "leader"}),
 )
 
 
