@@ -124,6 +124,8 @@ def test_import_prints_counts(node_cli, examples_dir: Path) -> None:  # noqa: AN
     counts_line = next(line for line in lines if line.startswith("Documents:"))
     assert counts_line.startswith(f"Documents: {len(rows_per_document)}   "
                                   f"Tasks: {sum(rows_per_document.values())}   ")
+    assert "   Agencies created: " in counts_line
+    assert "Agencies created for review:" in lines
     for reference, row_count in rows_per_document.items():
         assert any(line.startswith(f"  {reference}: {row_count} task(s)") for line in lines), \
             reference
@@ -189,8 +191,98 @@ def test_dry_run_leaves_node_empty(node_cli, examples_dir: Path) -> None:  # noq
     result = node_cli("import", str(examples_dir / REAL_CSV), "--create-agencies", "--dry-run")
 
     assert result.exit_code == 0, result.output
-    assert "Dry run: the file is valid and nothing was written." in result.stdout.splitlines()
+    lines = result.stdout.splitlines()
+    assert "Dry run: the file is valid and nothing was written." in lines
+    counts_line = next(line for line in lines if line.startswith("Documents:"))
+    assert "   Agencies that would be created: " in counts_line
+    assert "Agencies that would be created for review:" in lines
+    assert "Agencies created" not in result.stdout
     assert levels(node_cli)["total"] == 0
+
+
+def test_broken_file_creates_no_agency(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    result = node_cli("import", str(write_broken_csv(tmp_path)), "--create-agencies")
+
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("Nothing was written") for line in lines)
+    counts_line = next(line for line in lines if line.startswith("Documents:"))
+    assert counts_line.endswith("   Agencies that would be created: 1")
+    heading = lines.index("Agencies that would be created for review:")
+    assert lines[heading + 1] == "  Sở Giao thông vận tải tỉnh Hà Giang"
+    assert "Agencies created" not in result.stdout
+    assert levels(node_cli)["total"] == 0
+
+
+def test_short_row_reported_not_created(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "thieu_dau_phay.csv"
+    path.write_text(
+        "STT,Nội dung nhiệm vụ,Cơ quan chủ trì,Thời hạn hoàn thành\n"
+        "1,Rà soát hạ tầng mạng nội bộ,Tỉnh ủy Cao Bằng,31/03/2026\n"
+        "2,Cập nhật cơ sở dữ liệuBộ Công an,30/06/2026\n",
+        encoding="utf-8",
+    )
+
+    result = node_cli("import", str(path), "--reference", "12/KH-UBND", "--create-agencies")
+
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    problems = lines[lines.index("Problems:") + 1:]
+    assert problems == [
+        "  document 12/KH-UBND, row 3: The row has 3 cells but the header has 4 columns; "
+        "check for a missing separator.",
+    ]
+    assert "30/06/2026" not in result.stdout
+    assert levels(node_cli)["total"] == 0
+
+
+def test_missing_reference_reported_once(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "khong_so.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(row for row in BROKEN_TABLE if "Kèm theo" not in row[0])
+
+    result = node_cli("import", str(path), "--json")
+
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    reference_problems = [problem for problem in report["problems"]
+                          if problem["column"] == "--reference"]
+    assert len(reference_problems) == 1
+    assert reference_problems[0]["row"] is None
+    assert reference_problems[0]["reason"].startswith("The document number is missing")
+
+
+def test_problems_listed_in_row_order(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    # The unknown agency, found when agencies are matched after parsing, is
+    # on the first task row. The bad deadline, found while parsing, is on the last.
+    path = tmp_path / "thu_tu.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([*BROKEN_TABLE[:3], BROKEN_TABLE[6], BROKEN_TABLE[4]])
+
+    result = node_cli("import", str(path), "--json")
+
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.stdout)["problems"]
+    found = [(problem["row"], problem["column"]) for problem in problems]
+    assert found == [(4, "C (Cơ quan chủ trì)"), (5, "D (Thời hạn)")]
+
+
+def test_confidential_summary_drop_noted(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "mat.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(BROKEN_TABLE[:4])
+
+    result = node_cli("import", str(path), "--confidentiality", "mật",
+                      "--summary", "Kế hoạch chuyển đổi số năm 2026")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    notes = lines[lines.index("Notes:") + 1:]
+    assert notes == [
+        "  12/KH-UBND is confidential: only task numbers, agencies and deadlines were kept; "
+        "the document summary, task content, products, results and other columns were dropped.",
+    ]
+    assert "Kế hoạch chuyển đổi số" not in result.stdout
 
 
 # Levels after the import -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from node.audit.models import AuditEntry
 from node.core.text import fold
-from node.local_tasks.importer.importer import import_file
+from node.local_tasks.importer.importer import ImportOptions, import_file
 from node.local_tasks.models import Document, GroupAssignment, OrgUnit, Task, TaskAgency
 
 REAL_CSV = "tasks_real_documents.csv"
@@ -318,6 +318,66 @@ def test_broken_file_creates_no_agency(session: Session, tmp_path: Path) -> None
     assert count_rows(session) == before
     assert session.scalars(select(OrgUnit).where(
         OrgUnit.name == "Sở Giao thông vận tải tỉnh Hà Giang")).first() is None
+
+
+def test_short_row_creates_no_agency(session: Session, tmp_path: Path) -> None:
+    # A comma is missing between the task and the lead agency of row 6, so
+    # its deadline sits in the lead-agency column.
+    header = ["STT", "Nội dung nhiệm vụ", "Cơ quan chủ trì", "Thời hạn hoàn thành"]
+    rows = [
+        ["1", "Rà soát hạ tầng mạng nội bộ của các cơ quan Đảng", "Tỉnh ủy Cao Bằng",
+         "31/03/2026"],
+        ["2", "Cập nhật cơ sở dữ liệuBộ Công an", "30/06/2026"],
+    ]
+    path = write_csv(tmp_path / "thieu_dau_phay.csv", [*TITLE_ROWS, header, *rows])
+    before = count_rows(session)
+
+    result = import_file(session, path, create_agencies=True)
+
+    assert [(problem.row, problem.column, problem.value) for problem in result.problems] == [
+        (6, None, None),
+    ]
+    assert result.problems[0].reason == (
+        "The row has 3 cells but the header has 4 columns; check for a missing separator."
+    )
+    assert result.created_agencies == []
+    assert not result.written
+    assert count_rows(session) == before
+    assert session.scalars(select(OrgUnit).where(OrgUnit.name == "30/06/2026")).first() is None
+
+
+def test_missing_reference_reported_once(session: Session, tmp_path: Path) -> None:
+    # No title rows and no --reference: parsing and the service both see the
+    # missing number, and only the first, clearer problem is kept.
+    path = write_csv(tmp_path / "khong_so.csv", [HEADER, *GOOD_ROWS])
+
+    result = import_file(session, path)
+
+    assert [(problem.row, problem.column) for problem in result.problems] == [
+        (None, "--reference"),
+    ]
+    assert result.problems[0].reason.startswith("The document number is missing")
+    assert not result.written
+
+
+def test_problems_sorted_across_steps(session: Session, tmp_path: Path) -> None:
+    # Parsing finds the bad deadline of row 6. The unknown agency of row 5
+    # is found later, when agencies are matched, and the reference without a
+    # symbol last, by the service, which reports it at the document's first row.
+    rows = [
+        ["1", "Xây dựng kho dữ liệu dùng chung", "Sở Giao thông vận tải tỉnh Hà Giang",
+         "6/2026", ""],
+        ["2", "Tổng hợp báo cáo sơ kết quý I", "Tỉnh ủy Cao Bằng", "31/02/2026", ""],
+    ]
+    path = write_csv(tmp_path / "thu_tu.csv", [*TITLE_ROWS, HEADER, *rows])
+
+    result = import_file(session, path, ImportOptions(reference="45"))
+
+    assert [(problem.row, problem.column) for problem in result.problems] == [
+        (5, "--reference"),
+        (5, "C (Cơ quan chủ trì)"),
+        (6, "D (Thời gian hoàn thành)"),
+    ]
 
 
 def test_absolutely_secret_row_rejects_file(session: Session, tmp_path: Path) -> None:

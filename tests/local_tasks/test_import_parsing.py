@@ -14,10 +14,10 @@ from openpyxl import Workbook
 
 from node.local_tasks.import_cli import import_command
 from node.local_tasks.importer import headers as h
-from node.local_tasks.importer.importer import ImportOptions, Problem, parse_file
+from node.local_tasks.importer.importer import ImportOptions, Problem, parse_file, sort_problems
 from node.local_tasks.importer.readers import decode_csv_bytes, read_csv_bytes, read_table
 from node.local_tasks.importer.report import format_problem, render_json, render_text
-from node.local_tasks.importer.storing import summarise
+from node.local_tasks.importer.storing import DocumentSummary, ImportResult, summarise
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FUNDING = "Nguồn kinh phí"
@@ -45,6 +45,10 @@ def write_csv(path: Path, lines: list[list[str]], *, encoding: str = "utf-8") ->
     with path.open("w", encoding=encoding, newline="") as handle:
         csv.writer(handle).writerows(lines)
     return path
+
+
+def problem_places(problems: list[Problem]) -> list[tuple[int | None, str | None, object]]:
+    return [(problem.row, problem.column, problem.value) for problem in problems]
 
 
 SMALL_TABLE = [
@@ -122,6 +126,20 @@ def test_column_letters() -> None:
     assert h.column_letter(25) == "Z"
     assert h.column_letter(26) == "AA"
     assert h.column_letter(27) == "AB"
+
+
+@pytest.mark.parametrize(
+    ("label", "index"),
+    [("A (STT)", 0), ("E (Thời hạn)", 4), ("Z", 25), ("AA", 26), ("AB (Ghi chú)", 27),
+     ("--reference", None), ("", None), (None, None)],
+)
+def test_column_index_of_label(label: str | None, index: int | None) -> None:
+    assert h.column_index(label) == index
+
+
+def test_header_width_ignores_empty_tail() -> None:
+    assert h.map_header_row(["STT", "Nhiệm vụ", None, "Chủ trì", None, None]).width == 4
+    assert h.map_header_row([]).width == 0
 
 
 # CSV reading ---------------------------------------------------------------------------
@@ -262,6 +280,153 @@ def test_every_row_problem_reported(tmp_path: Path) -> None:
     assert tasks[2].extra == {"Ghi chú": "cần xem lại"}
 
 
+# The header of the file a user imported when a separator was missing on one row.
+USER_HEADER = ["STT", "Nội dung nhiệm vụ", "Cơ quan chủ trì", "Thời hạn hoàn thành"]
+FULL_ROW = ["1", "Rà soát hạ tầng mạng nội bộ", "Bộ Công an", "31/03/2026"]
+# "Cập nhật cơ sở dữ liệu" and "Bộ Công an" lost the comma between them.
+SHORT_ROW = ["2", "Cập nhật cơ sở dữ liệuBộ Công an", "30/06/2026"]
+
+
+def test_short_row_reported_once(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "short.csv", [USER_HEADER, FULL_ROW, SHORT_ROW])
+
+    result = parse_file(path, ImportOptions(reference="5/KH-X"))
+
+    assert problem_places(result.problems) == [(3, None, None)]
+    assert result.problems[0].reason == (
+        "The row has 3 cells but the header has 4 columns; check for a missing separator."
+    )
+    assert result.problems[0].document == "5/KH-X"
+    parsed = result.documents[0]
+    assert parsed.task_rows == [2]
+    assert parsed.document.tasks[0].lead_agencies == ["Bộ Công an"]
+
+
+def test_long_row_reported(tmp_path: Path) -> None:
+    lines = [
+        USER_HEADER,
+        FULL_ROW,
+        ["2", "Cập nhật cơ sở dữ liệu", "Bộ Công an", "Bộ Y tế", "30/06/2026"],
+    ]
+    result = parse_file(write_csv(tmp_path / "long.csv", lines), ImportOptions(reference="5/KH-X"))
+
+    assert problem_places(result.problems) == [(3, "E", "30/06/2026")]
+    assert result.problems[0].reason.startswith(
+        "The row has 5 cells but the header has 4 columns; check for a separator too many"
+    )
+    assert result.documents[0].task_rows == [2]
+
+
+def test_empty_cells_past_header_accepted(tmp_path: Path) -> None:
+    lines = [
+        [*USER_HEADER, "", ""],
+        [*FULL_ROW, "", "", ""],
+        ["2", "Việc hai", "Bộ Y tế", "2026", ""],
+    ]
+    result = parse_file(write_csv(tmp_path / "tail.csv", lines), ImportOptions(reference="5/KH-X"))
+
+    assert result.problems == []
+    assert result.documents[0].task_rows == [2, 3]
+
+
+def test_short_section_row_accepted(tmp_path: Path) -> None:
+    lines = [USER_HEADER, ["I", "NHIỆM VỤ CHUNG"], FULL_ROW]
+    result = parse_file(write_csv(tmp_path / "section.csv", lines),
+                        ImportOptions(reference="5/KH-X"))
+
+    assert result.problems == []
+    assert result.documents[0].document.tasks[0].section == "I. NHIỆM VỤ CHUNG"
+
+
+def test_xlsx_cell_past_header_reported(tmp_path: Path) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(USER_HEADER)
+    sheet.append([1, "Việc một", "Bộ Y tế", "6/2026"])
+    sheet.append([2, "Việc hai", "Bộ Y tế", "9/2026", None, "cần xem lại"])
+    path = tmp_path / "wide.xlsx"
+    workbook.save(path)
+
+    result = parse_file(path, ImportOptions(reference="5/KH-X"))
+
+    assert problem_places(result.problems) == [(3, "F", "cần xem lại")]
+    assert "The row has 6 cells but the header has 4 columns" in result.problems[0].reason
+
+
+@pytest.mark.parametrize(
+    "lead", ["30/06/2026", "Quý II/2026", "Thường xuyên", "Tháng 6", "Bộ Công an 30/06/2026"],
+)
+def test_deadline_in_lead_cell_reported(tmp_path: Path, lead: str) -> None:
+    lines = [USER_HEADER, FULL_ROW, ["2", "Cập nhật cơ sở dữ liệu", lead, ""]]
+    result = parse_file(write_csv(tmp_path / "lead.csv", lines), ImportOptions(reference="5/KH-X"))
+
+    assert problem_places(result.problems) == [(3, "C (Cơ quan chủ trì)", lead)]
+    assert result.problems[0].reason.startswith("Reads as a date or deadline, not an agency")
+    assert result.documents[0].document.tasks[1].lead_agencies == []
+
+
+def test_deadline_in_coordinating_cell_reported(tmp_path: Path) -> None:
+    lines = [
+        ["STT", "Nhiệm vụ", "Cơ quan chủ trì", "Cơ quan phối hợp", "Thời hạn"],
+        ["1", "Việc một", "Bộ Y tế", "Bộ Tài chính; 31/12/2026", ""],
+    ]
+    result = parse_file(write_csv(tmp_path / "coord.csv", lines), ImportOptions(reference="5/KH-X"))
+
+    assert problem_places(result.problems) == [(2, "D (Cơ quan phối hợp)", "31/12/2026")]
+    task = result.documents[0].document.tasks[0]
+    assert task.lead_agencies == ["Bộ Y tế"]
+    assert task.coordinating_agencies == []
+
+
+def test_agency_names_with_numbers_accepted(tmp_path: Path) -> None:
+    lines = [
+        ["STT", "Nhiệm vụ", "Cơ quan chủ trì", "Cơ quan phối hợp", "Thời hạn"],
+        ["1", "Việc một", "Ban Chỉ đạo 35", "các địa phương báo cáo trước 30/6/2026", "2026"],
+    ]
+    result = parse_file(write_csv(tmp_path / "names.csv", lines), ImportOptions(reference="5/KH-X"))
+
+    assert result.problems == []
+    task = result.documents[0].document.tasks[0]
+    assert task.lead_agencies == ["Ban Chỉ đạo 35"]
+    assert task.group_assignments == [
+        ("coordinating", "các địa phương báo cáo trước 30/6/2026"),
+    ]
+
+
+def test_problems_sorted_by_row_and_column(tmp_path: Path) -> None:
+    # Found in another order: the missing content of row 2 only when the
+    # document is built, after the missing lead agency of row 3.
+    lines = [
+        ["STT", "Nhiệm vụ", "Cơ quan chủ trì", "Thời hạn"],
+        ["1", "", "Bộ Y tế", "31/02/2026"],
+        ["2", "Việc hai", "", "6/2026"],
+    ]
+    result = parse_file(write_csv(tmp_path / "order.csv", lines), ImportOptions())
+
+    assert problem_places(result.problems) == [
+        (None, "--reference", None),
+        (2, "B (Nhiệm vụ)", ""),
+        (2, "D (Thời hạn)", "31/02/2026"),
+        (3, "C (Cơ quan chủ trì)", ""),
+    ]
+
+
+def test_sort_problems_orders_columns_by_index() -> None:
+    problems = [
+        Problem(4, "AA (Ghi chú)", "x", "late column"),
+        Problem(4, "B (Nhiệm vụ)", "", "early column"),
+        Problem(2, "C (Cơ quan chủ trì)", "", "earlier row"),
+        Problem(4, None, None, "whole row"),
+        Problem(None, None, None, "whole file"),
+        Problem(None, "--reference", None, "option"),
+    ]
+
+    ordered = [problem.reason for problem in sort_problems(problems)]
+
+    assert ordered == ["whole file", "option", "earlier row", "whole row", "early column",
+                       "late column"]
+
+
 def test_problem_line_names_row_column_value() -> None:
     line = format_problem(Problem(12, "E (Thời hạn)", "31/02/2026", "reason text", "1/KH-X"))
     assert line == "document 1/KH-X, row 12, column E (Thời hạn), value '31/02/2026': reason text"
@@ -332,6 +497,21 @@ def test_confidential_table_keeps_no_content(tmp_path: Path) -> None:
         assert task.extra is None
     assert document.tasks[0].lead_agencies == ["Sở KH&CN"]
     assert document.tasks[1].deadline.on == date(2025, 12, 31)
+    assert len(result.notes) == 1
+    assert "task content, products, results and other columns were dropped" in result.notes[0]
+    assert "summary" not in result.notes[0]
+
+
+def test_confidential_note_names_summary(tmp_path: Path) -> None:
+    options = ImportOptions(confidentiality="mật", summary="Kế hoạch chuyển đổi số năm 2026")
+    result = parse_file(write_csv(tmp_path / "mat.csv", SMALL_TABLE), options)
+
+    assert result.problems == []
+    assert result.documents[0].document.summary is None
+    assert result.notes == [
+        "617/KH-UBND is confidential: only task numbers, agencies and deadlines were kept; "
+        "the document summary, task content, products, results and other columns were dropped."
+    ]
 
 
 def test_stricter_confidentiality_wins(tmp_path: Path) -> None:
@@ -537,7 +717,8 @@ def test_text_and_json_reports(tmp_path: Path) -> None:
     result = summarise(parsed, dry_run=True)
 
     text = render_text(result)
-    assert "Documents: 1   Tasks: 2   Group assignments: 1   Agencies created: 0" in text
+    assert "Documents: 1   Tasks: 2   Group assignments: 1   Agencies that would be created: 0" \
+        in text
     assert "Nothing was written: the file has 1 problem(s)" in text
     assert "row 2, column E (Thời hạn), value '31/02/2026'" in text
 
@@ -550,6 +731,52 @@ def test_text_and_json_reports(tmp_path: Path) -> None:
     assert problem["value"] == "31/02/2026"
     assert "February 2026 has no day 31" in problem["reason"]
     assert data["written"] is False
+
+
+def report_with_agencies(*, written: bool, dry_run: bool, problems: list[Problem]) -> ImportResult:
+    return ImportResult(
+        file_name="t.csv", dry_run=dry_run, written=written,
+        documents=[DocumentSummary("7/KH-X", 2, 0, "regular")],
+        created_agencies=["Sở Giao thông vận tải tỉnh Hà Giang", "Bộ Công an"],
+        problems=problems,
+    )
+
+
+def test_written_report_says_created() -> None:
+    result = report_with_agencies(written=True, dry_run=False, problems=[])
+
+    lines = render_text(result).splitlines()
+
+    assert "Documents: 1   Tasks: 2   Group assignments: 0   Agencies created: 2" in lines
+    assert "Agencies created for review:" in lines
+    assert result.summary_line() == (
+        "1 document(s), 2 task(s), 0 group assignment(s), 2 agency(ies) created; written"
+    )
+
+
+@pytest.mark.parametrize(
+    ("dry_run", "problems", "outcome"),
+    [
+        (True, [], "not written (dry run)"),
+        (False, [Problem(3, None, None, "bad row")], "not written: 1 problem(s)"),
+        (True, [Problem(3, None, None, "bad row")], "not written: 1 problem(s)"),
+    ],
+)
+def test_unwritten_report_says_would_be_created(dry_run: bool, problems: list[Problem],
+                                                outcome: str) -> None:
+    result = report_with_agencies(written=False, dry_run=dry_run, problems=problems)
+
+    text = render_text(result)
+
+    lines = text.splitlines()
+    assert ("Documents: 1   Tasks: 2   Group assignments: 0   Agencies that would be created: 2"
+            in lines)
+    assert "Agencies that would be created for review:" in lines
+    assert "Agencies created" not in text
+    assert result.summary_line() == (
+        "1 document(s), 2 task(s), 0 group assignment(s), 2 agency(ies) would be created; "
+        + outcome
+    )
 
 
 # Command line without a database ----------------------------------------------------------------

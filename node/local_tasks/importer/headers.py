@@ -129,6 +129,11 @@ class HeaderMap:
     def label_of(self, index: int) -> str:
         return f"{column_letter(index)} ({self.labels.get(index, '')})"
 
+    @property
+    def width(self) -> int:
+        """Number of columns up to the last named one. Empty header cells after it do not count."""
+        return max(self.labels, default=-1) + 1
+
 
 def column_letter(index: int) -> str:
     """Return the spreadsheet letter of a 0-based column index (0 is A, 26 is AA)."""
@@ -138,6 +143,24 @@ def column_letter(index: int) -> str:
         number, remainder = divmod(number - 1, 26)
         letters = chr(ord("A") + remainder) + letters
     return letters
+
+
+# The letters that start a column label: "E" of "E (Thời hạn)", or a bare "AA".
+_LABEL_LETTERS = re.compile(r"^([A-Z]+)(?: \(|$)")
+
+
+def column_index(label: str | None) -> int | None:
+    """Return the 0-based column of a label made by `HeaderMap.label_of` or `column_letter`.
+
+    Returns None for other text, such as an option name ("--reference").
+    """
+    match = _LABEL_LETTERS.match(label or "")
+    if match is None:
+        return None
+    index = 0
+    for letter in match.group(1):
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
 
 
 def map_header_row(cells: Sequence[object]) -> HeaderMap:

@@ -21,6 +21,11 @@ numbered heading ("1. Các nhiệm vụ ...") and that names no lead agency is
 a section: its text becomes the `section` of the tasks under it. A row
 whose STT and task cells both come from merged cells above continues the
 task above and adds its agencies to it. Every other row is a task.
+
+A row with fewer cells than the header has columns, or with non-empty cells
+to the right of the last named column, is a problem and is not read
+further: its cells would land in the wrong columns. Section rows may be
+shorter than the header.
 """
 
 from __future__ import annotations
@@ -134,6 +139,21 @@ def _problem(row: int | None, column: str | None, value: object, reason: object,
     return Problem(row, column, value, str(reason), document)
 
 
+def _problem_order(problem: Problem) -> tuple[bool, int, bool, int]:
+    column = h.column_index(problem.column)
+    return (problem.row is not None, problem.row or 0, column is not None, column or 0)
+
+
+def sort_problems(problems: list[Problem]) -> list[Problem]:
+    """Sort problems by row, then by column from left to right.
+
+    Problems of the whole file or document (no row) come first, and within a
+    row those not tied to a column (a whole row, an option) come before the
+    columns. Problems at the same place keep the order in which they were found.
+    """
+    return sorted(problems, key=_problem_order)
+
+
 # Confidentiality ----------------------------------------------------------------------
 
 
@@ -206,6 +226,7 @@ def parse_table(table: Table, options: ImportOptions, *, progress: bool = False)
     for row in _with_progress(data_rows, progress):
         builder.read_row(row)
     builder.finish()
+    result.problems = sort_problems(result.problems)
     return result
 
 
@@ -307,6 +328,35 @@ def _parse_day(value: object) -> date | None:
     if match:
         return date(int(match[3]), int(match[2]), int(match[1]))
     raise ValueError(text)
+
+
+# A day written with its year, as in "30/06/2026" or "30-6-2026".
+_DAY_WITH_YEAR = re.compile(r"\b\d{1,2}\s*[/.-]\s*\d{1,2}\s*[/.-]\s*\d{4}\b")
+# Gives a year to periods written without one ("Quý II", "Tháng 6") so that they
+# read as deadlines in `_looks_like_deadline`; the date found is never used.
+_ANY_ISSUE_DATE = date(2000, 1, 1)
+
+
+def _looks_like_deadline(text: str) -> bool:
+    """Tell whether text reads as a deadline ("30/06/2026", "Quý II/2026", "Thường xuyên")."""
+    try:
+        deadline = parse_deadline(text, issued_on=_ANY_ISSUE_DATE)
+    except DeadlineError:
+        return False
+    return deadline.text is not None
+
+
+def _dated_name(agencies: list[str], groups: list[str]) -> str | None:
+    """Return the first name of an agency cell that is a date or deadline, or None.
+
+    An agency name that contains a day with its year ("Bộ Công an 30/06/2026")
+    counts too, because it would become an org unit with a date in its name.
+    A group is kept as written, so only a group that is a deadline counts.
+    """
+    for name in agencies:
+        if _looks_like_deadline(name) or _DAY_WITH_YEAR.search(name):
+            return name
+    return next((group for group in groups if _looks_like_deadline(group)), None)
 
 
 # Building documents --------------------------------------------------------------------
@@ -452,6 +502,9 @@ class _DocumentBuilder:
         if h.map_header_row(row.values).has(*h.REQUIRED_FIELDS):
             return  # the header repeated above a sub-table
         section = _section_title(row, header)
+        if not self._check_row_width(row, short_allowed=section is not None):
+            self.last_task = None
+            return
         if section is not None:
             self.section = section
             self.last_task = None
@@ -470,6 +523,30 @@ class _DocumentBuilder:
         state.task_rows.append(row.number)
         self.last_task = (state, task)
 
+    def _check_row_width(self, row: Row, *, short_allowed: bool) -> bool:
+        """Report a row with fewer cells than the header, or with filled cells past it.
+
+        Either way a separator is usually missing or doubled, so the cells
+        after it belong to other columns. Returns False for such a row.
+        """
+        width = self.header.width
+        # In a file of several documents, the document-number cell may be shifted too.
+        document = self.single.reference if self.single is not None else None
+        if len(row.values) < width and not short_allowed:
+            self._add(row.number, None, None, str(_l(
+                "The row has {cells} cells but the header has {columns} columns; check for a "
+                "missing separator."
+            )).format(cells=len(row.values), columns=width), document or None)
+            return False
+        beyond = [index for index in range(width, len(row.values)) if row.text(index)]
+        if beyond:
+            self._add(row.number, h.column_letter(beyond[0]), row.text(beyond[0]), str(_l(
+                "The row has {cells} cells but the header has {columns} columns; check for a "
+                "separator too many, or name the extra columns in the header."
+            )).format(cells=beyond[-1] + 1, columns=width), document or None)
+            return False
+        return True
+
     def _continues_last_task(self, row: Row) -> bool:
         number_column = self.header.columns[h.TASK_NO]
         content_column = self.header.columns[h.CONTENT]
@@ -479,10 +556,23 @@ class _DocumentBuilder:
             and content_column in row.inherited
         )
 
-    def _agencies(self, row: Row, field_name: str, role: str,
-                  task: TaskInput) -> list[str]:
+    def _agencies(self, row: Row, field_name: str, role: str, task: TaskInput,
+                  state: _DocumentState) -> list[str] | None:
+        """Return the agencies of a cell and add its groups to `task`.
+
+        Returns None, after reporting the cell, when a name in it reads as a
+        date or deadline: the cells of the row are then most likely shifted,
+        and such a name must never become an agency.
+        """
         column = self.header.columns.get(field_name)
         agencies, groups = classify_agency_cell(row.value(column))
+        dated = _dated_name(agencies, groups)
+        if dated is not None:
+            self._add(row.number, self.header.label(field_name), dated, _l(
+                "Reads as a date or deadline, not an agency name; check that the cells of this "
+                "row are in the right columns."
+            ), state.reference)
+            return None
         for group in groups:
             if (role, group) not in task.group_assignments:
                 task.group_assignments.append((role, group))
@@ -499,15 +589,20 @@ class _DocumentBuilder:
         task.result_summary = row.text(columns.get(h.RESULT)) or None
         task.section = row.text(columns.get(h.SECTION)) or self.section
 
-        task.lead_agencies = self._agencies(row, h.LEAD, "lead", task)
-        task.coordinating_agencies = self._agencies(row, h.COORDINATING, "coordinating", task)
-        monitoring = self._agencies(row, h.MONITORING, "monitoring", task)
+        lead = self._agencies(row, h.LEAD, "lead", task, state)
+        task.lead_agencies = lead or []
+        task.coordinating_agencies = (
+            self._agencies(row, h.COORDINATING, "coordinating", task, state) or []
+        )
+        monitoring = self._agencies(row, h.MONITORING, "monitoring", task, state) or []
         if len(monitoring) > 1:
             self._add(row.number, header.label(h.MONITORING), row.text(columns.get(h.MONITORING)),
                       _l("Name one monitoring agency per task."), state.reference)
         task.monitoring_agency = monitoring[0] if monitoring else None
 
-        if not task.lead_agencies and not any(role == "lead" for role, _ in task.group_assignments):
+        lead_is_group = any(role == "lead" for role, _ in task.group_assignments)
+        # A lead cell that holds a date was reported above; a second problem would repeat it.
+        if lead == [] and not lead_is_group:
             self._add(row.number, header.label(h.LEAD), "", _l(
                 "The lead agency is missing; name at least one. If this row is a section "
                 "heading, put a Roman numeral or a letter in the STT column."
@@ -579,7 +674,7 @@ class _DocumentBuilder:
         ):
             if self.header.columns.get(field_name) in row.inherited:
                 continue
-            for name in self._agencies(row, field_name, role, task):
+            for name in self._agencies(row, field_name, role, task, state) or []:
                 if fold(name) not in {fold(known) for known in names}:
                     names.append(name)
         deadline_column = self.header.columns.get(h.DEADLINE)
@@ -649,6 +744,7 @@ class _DocumentBuilder:
         The service enforces the same rule; the importer drops the text first
         so that it never leaves this function's caller.
         """
+        had_summary = document.summary is not None
         document.summary = None
         for task in document.tasks:
             task.content = None
@@ -656,10 +752,19 @@ class _DocumentBuilder:
             task.result_summary = None
             task.section = None
             task.extra = None
-        self.result.notes.append(str(_l(
-            "{reference} is {level}: only task numbers, agencies and deadlines were kept; "
-            "task content, products, results and other columns were dropped."
-        )).format(reference=document.reference, level=document.confidentiality))
+        if had_summary:
+            note = _l(
+                "{reference} is {level}: only task numbers, agencies and deadlines were kept; "
+                "the document summary, task content, products, results and other columns "
+                "were dropped."
+            )
+        else:
+            note = _l(
+                "{reference} is {level}: only task numbers, agencies and deadlines were kept; "
+                "task content, products, results and other columns were dropped."
+            )
+        self.result.notes.append(str(note).format(reference=document.reference,
+                                                  level=document.confidentiality))
 
 
 def import_file(session, path: Path, options: ImportOptions | None = None, *,  # noqa: ANN001

@@ -10,7 +10,10 @@ from node.local_tasks.importer.storing import ImportResult
 
 
 def report_dict(result: ImportResult) -> dict:
-    """Return the outcome as plain data: counts, documents, created agencies and problems."""
+    """Return the outcome as plain data: counts, documents, created agencies and problems.
+
+    Unless "written" is true, "created_agencies" lists the agencies that would be created.
+    """
     return {
         "file": result.file_name,
         "dry_run": result.dry_run,
@@ -75,12 +78,23 @@ def format_problem(problem: Problem) -> str:
 
 
 def render_text(result: ImportResult) -> str:
-    """Render the outcome for a terminal: status, counts, documents, agencies, problems."""
+    """Render the outcome for a terminal: status, counts, documents, agencies, problems.
+
+    Agencies are reported as created only when the import was written, and
+    as those that would be created otherwise (a dry run, or problems found).
+    """
+    if result.written:
+        counts = _l("Documents: {documents}   Tasks: {tasks}   Group assignments: {groups}   "
+                    "Agencies created: {agencies}")
+        heading = _l("Agencies created for review:")
+    else:
+        counts = _l("Documents: {documents}   Tasks: {tasks}   Group assignments: {groups}   "
+                    "Agencies that would be created: {agencies}")
+        heading = _l("Agencies that would be created for review:")
     lines = [
         str(_l("File: {name}")).format(name=result.file_name),
         _status(result),
-        str(_l("Documents: {documents}   Tasks: {tasks}   Group assignments: {groups}   "
-               "Agencies created: {agencies}")).format(
+        str(counts).format(
             documents=len(result.documents),
             tasks=result.task_count,
             groups=result.group_assignment_count,
@@ -93,8 +107,6 @@ def render_text(result: ImportResult) -> str:
         )).format(reference=document.reference or "?", tasks=document.tasks,
                   groups=document.group_assignments, level=document.confidentiality))
     if result.created_agencies:
-        heading = (_l("Agencies that would be created for review:") if result.dry_run
-                   else _l("Agencies created for review:"))
         lines.append(str(heading))
         lines.extend(f"  {name}" for name in result.created_agencies)
     if result.problems:

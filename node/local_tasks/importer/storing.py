@@ -26,6 +26,7 @@ from node.local_tasks.importer.importer import (
     ParsedDocument,
     ParseResult,
     Problem,
+    sort_problems,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ImportResult:
     dry_run: bool
     written: bool = False
     documents: list[DocumentSummary] = field(default_factory=list)
-    # Agencies created with needs_review (in a dry run: that would be created).
+    # Agencies created with needs_review. Unless `written`, those that would be created.
     created_agencies: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -65,11 +66,15 @@ class ImportResult:
 
     def summary_line(self) -> str:
         """Return the counts on one line, e.g. "5 documents, 256 tasks, ... written"."""
-        counts = str(_l(
-            "{documents} document(s), {tasks} task(s), {groups} group assignment(s), "
-            "{agencies} agency(ies) created"
-        )).format(documents=len(self.documents), tasks=self.task_count,
-                  groups=self.group_assignment_count, agencies=len(self.created_agencies))
+        if self.written:
+            template = _l("{documents} document(s), {tasks} task(s), {groups} group "
+                          "assignment(s), {agencies} agency(ies) created")
+        else:
+            template = _l("{documents} document(s), {tasks} task(s), {groups} group "
+                          "assignment(s), {agencies} agency(ies) would be created")
+        counts = str(template).format(documents=len(self.documents), tasks=self.task_count,
+                                      groups=self.group_assignment_count,
+                                      agencies=len(self.created_agencies))
         if self.problems:
             outcome = str(_l("not written: {count} problem(s)")).format(count=len(self.problems))
         elif self.written:
@@ -93,7 +98,7 @@ def summarise(parsed: ParseResult, *, dry_run: bool) -> ImportResult:
             )
             for item in parsed.documents
         ],
-        problems=list(parsed.problems),
+        problems=sort_problems(parsed.problems),
         notes=list(parsed.notes),
         rejected=parsed.rejected,
     )
@@ -119,6 +124,7 @@ def store_documents(session: Session, parsed: ParseResult, options: ImportOption
         if bar is not None:
             bar.close()
 
+    result.problems = sort_problems(result.problems)
     if result.problems or options.dry_run:
         session.rollback()
         logger.info(
@@ -246,10 +252,17 @@ def _from_service(item: ParsedDocument, path: str, value: object, message: str) 
 
 
 def _already_reported(problems: list[Problem], new: Problem) -> bool:
-    """Tell whether parsing already reported a problem at the same row and column."""
-    if new.row is None:
-        return False
-    return any(
-        old.row == new.row and old.column == new.column and old.document == new.document
-        for old in problems
-    )
+    """Tell whether parsing already reported a problem in the same column and row.
+
+    A parse problem without a row, such as a missing --reference, covers
+    its column on every row of its document. A missing document number is
+    None in one problem and "" in the other, so the two count as the same.
+    """
+    for old in problems:
+        if old.column != new.column or (old.document or None) != (new.document or None):
+            continue
+        if old.row == new.row and new.row is not None:
+            return True
+        if old.row is None and old.column is not None:
+            return True
+    return False
