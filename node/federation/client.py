@@ -149,6 +149,10 @@ def join_parent(session: Session, settings: Settings, parent_url: str, token: st
                                   f"{parent_url}/info")
     if not verify_document(response, info["public_key"]):
         raise FederationCallError(f"{url} responded with an invalid signature")
+    if response.get("protocol_version") not in PROTOCOL_VERSIONS:
+        raise FederationCallError(f"{url} chose protocol version "
+                                  f"{response.get('protocol_version')!r}, which this node does "
+                                  f"not support ({', '.join(PROTOCOL_VERSIONS)})")
     if response.get("child_node_id") != settings.node_id:
         raise FederationCallError(f"{url} enrolled {response.get('child_node_id')!r}, "
                                   f"not this node {settings.node_id!r}")
@@ -156,7 +160,7 @@ def join_parent(session: Session, settings: Settings, parent_url: str, token: st
     parent = Peer(node_id=info["node_id"], level=info["level"],
                   org_unit_code=info["org_unit_code"], public_key=info["public_key"],
                   base_url=parent_url.rstrip("/"),
-                  protocol_version=str(response.get("protocol_version")), status="active",
+                  protocol_version=response["protocol_version"], status="active",
                   created_at=now, last_contact_at=now)
     session.add(parent)
     session.flush()

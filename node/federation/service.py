@@ -294,6 +294,8 @@ def _record_contact(peer: Peer, sequence: int, now: datetime) -> None:
 def _quarantine(session: Session, settings: Settings, raw: bytes, rejection: EnvelopeRejected,
                 now: datetime, remote_address: str | None) -> None:
     sender, message_id = _routing_fields(raw)
+    # NOTE: rows are kept without limit or rate limiting, so an unauthenticated
+    # client can grow this table; a retention job is still missing.
     session.add(QuarantinedMessage(raw=raw, reason=rejection.reason, detail=rejection.message,
                                    sender_node_id=sender, message_id=message_id,
                                    remote_address=remote_address, received_at=now))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ from node import create_app
 from node.cli import initialise_node, main
 from node.core.cli_support import open_session
 from node.core.settings import Settings, load_settings
-from node.federation.client import deliver, queue_message
+from node.federation import client
+from node.federation.client import FederationCallError, deliver, join_parent, queue_message
+from node.federation.identity import PRIVATE_KEY_FILE
 from node.federation.models import ExchangeLogEntry, InboxMessage, OutboxMessage, Peer
 from node.federation.service import create_enrolment_token
 from tests.conftest import _create_postgres_database, database_kind
@@ -182,6 +185,8 @@ def test_enrol_token_command(node_config: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("THEODOI_CONFIG", str(node_config))
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
+    key_file = node_config.parent / "instance" / PRIVATE_KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     result = runner.invoke(main, ["federation", "enrol-token", "TU01", "--hours", "2"])
     assert result.exit_code == 0, result.output
     token = result.stdout.strip()
@@ -191,3 +196,15 @@ def test_enrol_token_command(node_config: Path, monkeypatch: pytest.MonkeyPatch)
     assert "'XX99' not found" in unknown.output
     empty = runner.invoke(main, ["federation", "links"])
     assert "No linked nodes" in empty.output
+
+
+def test_join_without_common_version(session, settings, monkeypatch) -> None:  # noqa: ANN001
+    child_settings = Settings(instance_path=settings.instance_path, node_id=CHILD_NODE_ID,
+                              node_level=1, node_org_unit=CHILD_ORG_UNIT)
+    info = {"node_id": "central", "level": 0, "org_unit_code": "VPTW",
+            "protocol_versions": ["7", "8"], "public_key": "A" * 43}
+    monkeypatch.setattr(client, "fetch_info", lambda url: info)
+    with pytest.raises(FederationCallError) as caught:
+        join_parent(session, child_settings, "http://127.0.0.1:9", "x" * 43)
+    assert "this node supports 1" in str(caught.value)
+    assert "the other node supports 7, 8" in str(caught.value)
