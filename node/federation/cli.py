@@ -66,13 +66,14 @@ def join(parent_url: str, token: str) -> None:
         _fail(str(exc))
     click.echo(f"Joined parent {parent.node_id} (org unit {parent.org_unit_code}, level "
                f"{parent.level}) at {parent.base_url}")
-    click.echo(f"Pinned key fingerprint {fingerprint(parent.public_key)}; compare it with the "
-               "parent's `theodoi federation links` or /federation/v1/info")
+    click.echo(f"Pinned key fingerprint {fingerprint(parent.public_key)}. Ask the parent's "
+               "administrator to confirm it: the parent publishes it at /federation/v1/info.")
 
 
 @federation.command("links")
 def links() -> None:
     """List the linked nodes with their last contact, backlog, sequence and last error."""
+    from node.federation.identity import fingerprint
     from node.federation.models import Peer
     from node.federation.service import last_sent_sequence, outbox_backlog, relation_of
 
@@ -86,13 +87,13 @@ def links() -> None:
                    "child run `theodoi federation join`.")
         return
     click.echo("node\trelation\torg_unit\tstatus\tlast_contact\tbacklog\tnext_expected_in"
-               "\tlast_queued_out\tlast_error")
+               "\tlast_queued_out\tlast_error\tkey_fingerprint")
     for peer in peers:
         error = (peer.last_error or "-").replace("\n", " ")
         click.echo(f"{peer.node_id}\t{relation_of(peer, settings)}\t{peer.org_unit_code}\t"
                    f"{peer.status}\t{_instant(peer.last_contact_at)}\t"
                    f"{backlog.get(peer.node_id, 0)}\t{peer.next_expected_sequence}\t"
-                   f"{sent.get(peer.node_id, 0)}\t{error}")
+                   f"{sent.get(peer.node_id, 0)}\t{error}\t{fingerprint(peer.public_key)}")
 
 
 @federation.command("export-log")
