@@ -1,11 +1,20 @@
-"""A parent node served over HTTP on loopback and a child that joins it and sends messages."""
+"""A parent node served by `theodoi serve` on loopback, and a child that joins it and sends.
+
+The parent runs in its own process. The child runs in the test process
+through the command-line interface and the client functions.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
 import stat
-import threading
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +22,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
-from node import create_app
 from node.cli import initialise_node, main
 from node.core.cli_support import open_session
 from node.core.settings import Settings, load_settings
@@ -26,6 +33,9 @@ from node.federation.models import ExchangeLogEntry, InboxMessage, OutboxMessage
 from node.federation.service import create_enrolment_token
 from tests.conftest import _create_postgres_database, database_kind
 from tests.federation.helpers import CHILD_NODE_ID, CHILD_ORG_UNIT, task_status_payload
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVER_START_TIMEOUT_SECONDS = 60
 
 
 @pytest.fixture
@@ -41,23 +51,57 @@ def child_database_url(tmp_path: Path) -> Iterator[str]:
     admin.dispose()
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"theodoi serve exited with {process.returncode}:\n"
+                        f"{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"theodoi serve did not respond at {url} within {SERVER_START_TIMEOUT_SECONDS} s:\n"
+                f"{log_path.read_text(errors='replace')[-3000:]}")
+
+
 @pytest.fixture
 def parent(tmp_path: Path, fresh_database_url: str) -> Iterator[tuple[Settings, str]]:
-    """The central node, initialised and served on a free loopback port; yields its URL."""
-    settings = Settings(instance_path=tmp_path / "parent", database_url=fresh_database_url,
-                        secret_key="parent-secret", node_id="central", node_level=0,
-                        node_org_unit="VPTW", log_level="WARNING")
+    """The central node, run by `theodoi serve` in its own process on a free loopback port."""
+    config = tmp_path / "parent.toml"
+    config.write_text(
+        f'instance_path = "parent"\ndatabase_url = "{fresh_database_url}"\n'
+        'secret_key = "parent-secret"\nlog_level = "WARNING"\n'
+        '[node]\nid = "central"\nlevel = 0\norg_unit = "VPTW"\n', encoding="utf-8")
+    settings = load_settings(config)
     initialise_node(settings)
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+
+    port = free_port()
+    log_path = tmp_path / "parent-server.log"
+    environment = dict(os.environ, THEODOI_CONFIG=str(config), PYTHONPATH=str(REPO_ROOT))
+    command = [str(Path(sys.executable).parent / "theodoi"), "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=environment, stdout=log,
+                                   stderr=subprocess.STDOUT, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield settings, f"http://127.0.0.1:{server.server_port}"
+        wait_until_serving(process, f"{url}/federation/v1/info", log_path)
+        yield settings, url
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        app.extensions["theodoi_engine"].dispose()
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
 
 
 @pytest.fixture
@@ -129,7 +173,7 @@ def test_child_joins_and_sends_once(parent, child_cli, tmp_path: Path) -> None: 
     assert row[5] == "0"  # backlog
     assert row[7] == "1"  # last queued sequence
 
-    # A second join is refused, and so is the used token.
+    # A second join is rejected, and so is the used token.
     again = CliRunner().invoke(main, ["federation", "join", parent_url, token])
     assert again.exit_code == 2
     assert "already linked" in again.output
