@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from node.auth.service import create_user, grant_role, org_unit_by_code
 from node.core.db import utcnow
-from node.local_tasks.assessment.models import Attachment, TaskEvaluation
+from node.local_tasks.assessment.models import Attachment, InspectionFinding, TaskEvaluation
 from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
 from node.local_tasks.models import ClassificationScheme, ClassificationValue, Task, TaskEvent
 from node.local_tasks.service import create_document
@@ -628,6 +628,7 @@ def test_evaluation_by_central_office(app, tasks, session_factory):  # noqa: ANN
     assert evaluation.rating == "completed"
     assert evaluation.comment == "Đạt yêu cầu"
     assert "Đạt yêu cầu" in visible(office.get(url))
+    assert 'data-rating="completed"' in office.get(f"/tasks/{tasks[0]}")
 
 
 def test_updater_cannot_evaluate(app, tasks):  # noqa: ANN001
@@ -648,8 +649,20 @@ def test_finding_visible_to_agency(app, tasks, session_factory):  # noqa: ANN001
     listing = visible(updater.get("/workflow/findings"))
     assert "Chậm báo cáo quý III" in listing
     assert "Đề nghị Tỉnh ủy kiểm điểm" in listing
+    assert "Chậm báo cáo quý III" in visible(updater.get(f"/tasks/{tasks[0]}"))
     other = Browser(app, "capnhat.khac")
     assert "Chậm báo cáo quý III" not in visible(other.get("/workflow/findings"))
+
+    with session_factory() as session:
+        finding_id = session.scalars(select(InspectionFinding.id)).one()
+    assert f'data-close="{finding_id}"' not in updater.get("/workflow/findings")
+    close_url = f"/workflow/findings/{finding_id}/close"
+    missing = inspector.post(close_url, {"note": ""}, status=422)
+    assert 'data-error="note"' in missing.get_data(as_text=True)
+    inspector.post(close_url, {"note": "Tỉnh ủy đã kiểm điểm"})
+    with session_factory() as session:
+        assert session.get(InspectionFinding, finding_id).status == "closed"
+    assert "Tỉnh ủy đã kiểm điểm" in visible(updater.get("/workflow/findings"))
 
 
 def test_confidential_evaluation_has_no_comment(app, session_factory):  # noqa: ANN001

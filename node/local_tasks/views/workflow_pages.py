@@ -968,15 +968,52 @@ def finding_submit(task_id: int):  # noqa: ANN201
 def finding_list():  # noqa: ANN201
     """Show the inspection findings on the tasks the user may see, newest first."""
     # NOTE: findings recorded about an org unit without a task are not listed here.
+    return _render_findings()
+
+
+def _render_findings(error: FormError | None = None, error_for: int | None = None,
+                     values: dict | None = None) -> str:
+    user = current_user()
     session = db_session()
     findings = session.scalars(
         select(InspectionFinding).join(Task, Task.id == InspectionFinding.task_id)
-        .where(permissions.visible_task_filter(session, current_user()))
+        .where(permissions.visible_task_filter(session, user))
         .options(selectinload(InspectionFinding.task))
         .order_by(InspectionFinding.recorded_at.desc(), InspectionFinding.id.desc())
         .limit(200)).all()
-    return render_template("workflow/findings.html", findings=findings)
+    closable = {row.id for row in findings
+                if row.status == "open" and can(user, permissions.RECORD_FINDING, row.task)}
+    return render_template("workflow/findings.html", findings=findings, closable=closable,
+                           error=error, error_for=error_for, values=values or {},
+                           form_key=new_form_key())
 
+
+
+@views.post("/workflow/findings/<int:finding_id>/close")
+@login_required
+def finding_close(finding_id: int):  # noqa: ANN201
+    """Close an inspection finding on a task with a note on how it was handled."""
+    finding = _get(InspectionFinding, finding_id, _("inspection finding"))
+    if finding.task is None:
+        raise NotFoundError(_("No %(what)s with id %(id)s.", what=_("inspection finding"),
+                              id=finding_id))
+    require(current_user(), permissions.RECORD_FINDING, finding.task)
+    values = _field_values(("note",))
+
+    def perform() -> tuple[str, str]:
+        assessment.close_finding(db_session(), finding, at=utcnow(), actor=_actor(),
+                                 note=values["note"] or None)
+        return url_for("views.finding_list"), _("Inspection finding closed.")
+
+    return _handle_post(perform, lambda error: _render_findings(error, finding.id, values))
+
+
+@views.app_template_global()
+def task_assessment(task: Task) -> dict:
+    """Return the current evaluation and the inspection findings of `task` for its page."""
+    session = db_session()
+    return {"evaluation": assessment.current_evaluation(session, task),
+            "findings": assessment.findings_for_task(session, task)}
 
 # Navigation ---------------------------------------------------------------------
 
