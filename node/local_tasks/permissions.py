@@ -172,7 +172,8 @@ def _allowed(access: Access, action: str, task: Task) -> bool:
             or _agency_ids(task, "monitoring") & access.units("monitoring_officer")):
         return True
     if action == RECORD_FINDING and "inspector" in access.scopes:
-        return access.covers_root("inspector") or bool(_agency_ids(task) & access.units("inspector"))
+        return (access.covers_root("inspector")
+                or bool(_agency_ids(task) & access.units("inspector")))
     return False
 
 

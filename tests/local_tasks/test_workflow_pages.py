@@ -12,6 +12,7 @@ import html
 import io
 import itertools
 import re
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -240,6 +241,30 @@ def test_transfer_double_click_one_event(app, tasks, session_factory):  # noqa: 
         events = session.scalar(select(func.count()).select_from(TaskEvent).where(
             TaskEvent.task_id == tasks[0], TaskEvent.kind == "task.transfer"))
     assert events == 1
+
+
+def test_submission_registry_second_waits():
+    from node.local_tasks.views.workflow_pages import _SubmissionRegistry
+
+    registry = _SubmissionRegistry()
+    first, is_first = registry.claim(1, "key")
+    seen: list[str | None] = []
+
+    def second_click() -> None:
+        entry, second_is_first = registry.claim(1, "key")
+        assert not second_is_first
+        entry.done.wait(5)
+        seen.append(entry.redirect_to)
+
+    thread = threading.Thread(target=second_click)
+    thread.start()
+    first.redirect_to = "/tasks/1"
+    first.done.set()
+    thread.join(5)
+
+    assert is_first
+    assert seen == ["/tasks/1"]
+    assert registry.claim(2, "key")[1]
 
 
 def test_transfer_again_shows_error(app, tasks):  # noqa: ANN001

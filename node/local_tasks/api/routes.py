@@ -164,7 +164,12 @@ def get_task(task_id: int):  # noqa: ANN201
     reader.finish()
     task = service.get_task(db_session(), task_id)
     permissions.require(current_user(), permissions.READ, task)
-    return jsonify(serialize.task_detail(task, at))
+    body = serialize.task_detail(task, at)
+    # Workflow steps accept this version in If-Match.
+    body["version"] = task.version
+    response = jsonify(body)
+    response.headers["ETag"] = f'"{task.version}"'
+    return response
 
 
 # Counts ------------------------------------------------------------------------
@@ -240,3 +245,7 @@ def list_document_kinds():  # noqa: ANN201
 def openapi():  # noqa: ANN201
     return Response(OPENAPI_PATH.read_bytes(), mimetype="application/json")
 
+
+
+# The workflow and assessment endpoints register on the same blueprint.
+from node.local_tasks.api import assessment_routes, workflow_routes  # noqa: E402,F401
