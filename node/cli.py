@@ -189,6 +189,23 @@ def report_levels(at_text: str | None, as_json: bool) -> None:
 
 
 @main.group()
+def workflow() -> None:
+    """Periodic workflow checks, for cron until the node's scheduler runs them."""
+
+
+@workflow.command("open-explanations")
+@click.option("--at", "at_text", help="Instant to check at, ISO 8601 (default: now).")
+def workflow_open_explanations(at_text: str | None) -> None:
+    """Open an explanation request for each missed checkpoint or result report (Điều 15.4)."""
+    from node.local_tasks.workflow.explanations import open_explanations_for_missed_checkpoints
+
+    at = _parse_instant(at_text)
+    with open_session() as session:
+        opened = open_explanations_for_missed_checkpoints(session, at=at)
+    click.echo(f"Explanation requests opened: {opened}")
+
+
+@main.group()
 def classification() -> None:
     """Classifications of tasks (Điều 4): list them and add values."""
 

@@ -91,3 +91,35 @@ def test_report_levels_defaults_to_vietnam_time(run):
 def test_init_is_quiet_without_verbose(run):
     result = run("init")
     assert "INFO" not in result.output
+
+
+def test_open_explanations_on_empty_node(run):
+    run("init")
+    result = run("workflow", "open-explanations", "--at", "2026-07-01T00:00:00+07:00")
+    assert result.exit_code == 0, result.output
+    assert "Explanation requests opened: 0" in result.output
+
+
+def test_open_explanations_for_missed_report(run, node_config):
+    from datetime import date
+
+    from node.core.cli_support import open_session
+    from node.core.settings import load_settings
+    from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
+    from node.local_tasks.service import create_document
+
+    run("init")
+    with open_session(load_settings(node_config)) as session:
+        create_document(session, DocumentInput(
+            reference="09/KH-VPTW", summary="Kế hoạch kiểm thử", issued_on=date(2026, 3, 2),
+            tasks=[TaskInput(task_no="1", content="Báo cáo chuyên đề",
+                             lead_agencies=["Văn phòng Trung ương Đảng"],
+                             deadline=DeadlineInput(text="20/03/2026", on=date(2026, 3, 20),
+                                                    precision="day"))]))
+    # The result report was due three working days after 20/03/2026: 25/03/2026 17:00.
+    before = run("workflow", "open-explanations", "--at", "2026-03-25T16:00:00+07:00")
+    after = run("workflow", "open-explanations", "--at", "2026-04-01T09:00:00+07:00")
+    again = run("workflow", "open-explanations", "--at", "2026-04-02T09:00:00+07:00")
+    assert "opened: 0" in before.output
+    assert "opened: 1" in after.output
+    assert "opened: 0" in again.output
