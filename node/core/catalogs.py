@@ -13,6 +13,7 @@ then translate the new entries of `vi/LC_MESSAGES/messages.po`.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from babel.messages import mofile, pofile
@@ -47,7 +48,8 @@ def compile_catalogs(translations_dir: Path = TRANSLATIONS_DIR, *,
                 and mo_path.stat().st_mtime >= po_path.stat().st_mtime):
             continue
         catalog = read_catalog(po_path, locale=po_path.parts[-3])
-        temporary = mo_path.with_suffix(".mo.tmp")
+        # One temporary name per process: several workers may compile at once.
+        temporary = mo_path.with_name(f"{mo_path.name}.{os.getpid()}.tmp")
         try:
             with temporary.open("wb") as handle:
                 mofile.write_mo(handle, catalog, use_fuzzy=False)

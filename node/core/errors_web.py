@@ -8,6 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from node.core.errors import DomainError, FieldProblem
+from node.core.i18n import _
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ def init_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # noqa: ANN202
         status = error.code or 500
+        detail = None
+        if status == 413:
+            limit_mb = round(app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024))
+            detail = _("The upload is larger than the limit of %(limit)s MB; go back, choose a "
+                       "smaller file or split it, and send the form again.", limit=limit_mb)
+        elif status == 403:
+            detail = error.description
         if wants_json():
-            return problem_response(status, error.name, error.description or error.name)
-        return render_template("error.html", status=status, error=error), status
+            return problem_response(status, error.name, detail or error.description or error.name)
+        return render_template("error.html", status=status, error=error, detail=detail), status

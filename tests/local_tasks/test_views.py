@@ -299,7 +299,9 @@ def test_task_page_deadline_as_written(client, sample) -> None:  # noqa: ANN001
     assert "cuối năm" in text
     assert "Chưa triển khai trong hạn" in text
     # The result report falls in 2027, which the working calendar does not cover yet.
-    assert re.search(r"Hạn báo cáo kết quả Chưa tính được: .*2027", text)
+    assert "Hạn báo cáo kết quả Chưa tính được: chưa có lịch làm việc của năm đó" in text
+    html = page_text(client, f"/tasks/{task_id}", at=AT_JULY)
+    assert re.search(r'class="pending" title="[^"]*2027', html)
 
 
 def test_task_page_group_assignment(client, sample) -> None:  # noqa: ANN001
@@ -416,3 +418,13 @@ def test_style_sheet_served(client) -> None:  # noqa: ANN001
     # Nothing is loaded from outside the node.
     assert "http://" not in markup
     assert "https://" not in markup
+
+
+def test_oversized_upload_explained(app, anonymous_client) -> None:  # noqa: ANN001
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    response = anonymous_client.post("/login", data={"username": "a" * (2 * 1024 * 1024)},
+                                     headers={"Accept": "text/html"})
+    assert response.status_code == 413
+    text = response.get_data(as_text=True)
+    assert "Tệp tải lên quá lớn" in text
+    assert "vượt quá giới hạn 1 MB" in text
