@@ -26,6 +26,7 @@ from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
 from node.local_tasks.models import ClassificationScheme, ClassificationValue, Task, TaskEvent
 from node.local_tasks.service import create_document
 from node.local_tasks.workflow.models import ExplanationRequest, Objection, ProgressUpdate, Receipt
+from node.local_tasks.workflow.progress import submit_update
 
 PASSWORD = "mat-khau-kiem-thu-2026"
 AGENCY_CODE = "TU04"
@@ -311,6 +312,10 @@ def test_group_resolved_then_transferred(app, tasks, session_factory):  # noqa: 
     with session_factory() as session:
         task = session.get(Task, group_task_id)
         assert [link.org_unit_id for link in task.agencies if link.role == "lead"] == [unit_id]
+    resolved_page = office.get(f"/workflow/documents/{document_id}")
+    assert 'data-group-state="resolved"' in resolved_page
+    assert "giao nhóm cơ quan (chưa xác định)" not in visible(resolved_page)
+    assert "Các tỉnh ủy, thành ủy Đã xác định" in visible(resolved_page)
     office.post(f"/workflow/documents/{document_id}/transfer")
     assert load_task(session_factory, group_task_id).transferred_at is not None
 
@@ -537,6 +542,25 @@ def test_updater_cannot_approve_own(app, tasks, session_factory):  # noqa: ANN00
     updater.post(f"/workflow/updates/{update_id}/approve", status=403)
     with session_factory() as session:
         assert session.get(ProgressUpdate, update_id).status == "submitted"
+
+
+def test_approver_own_update_has_no_approve(app, tasks, session_factory):  # noqa: ANN001
+    transfer_and_confirm(app, tasks[0])
+    with session_factory() as session:
+        own = submit_update(session, session.get(Task, tasks[0]), at=utcnow(),
+                            actor="pheduyet.kt", reported_state="in_progress",
+                            progress_percent=30)
+        other = submit_update(session, session.get(Task, tasks[0]), at=utcnow(),
+                              actor="capnhat.kt", reported_state="in_progress",
+                              progress_percent=40)
+        own_id, other_id = own.id, other.id
+        session.commit()
+
+    queue = Browser(app, "pheduyet.kt").get("/workflow/approvals")
+
+    assert f'action="/workflow/updates/{own_id}/approve"' not in queue
+    assert f'action="/workflow/updates/{own_id}/return"' in queue
+    assert f'action="/workflow/updates/{other_id}/approve"' in queue
 
 
 def test_returned_update_shows_comment(app, tasks, session_factory):  # noqa: ANN001

@@ -717,7 +717,8 @@ def _render_approvals(error: FormError | None = None, error_for: int | None = No
         .order_by(ProgressUpdate.at, ProgressUpdate.id))
         if can(user, "review_update", row.task)]
     return render_template("workflow/approvals.html", updates=updates, error=error,
-                           error_for=error_for, values=values or {}, form_key=new_form_key())
+                           error_for=error_for, values=values or {}, form_key=new_form_key(),
+                           current_username=user.username)
 
 
 @views.get("/workflow/approvals")
