@@ -37,6 +37,7 @@ from node.local_tasks.workflow import (
     transfer_task,
     update_task_fields,
 )
+from node.local_tasks.workflow.history import require_text
 from node.local_tasks.workflow.models import (
     ExplanationRequest,
     Objection,
@@ -533,6 +534,7 @@ def test_return_needs_comment(session, calendar):
         return_update(session, update, at=vn(2026, 4, 1, 10), actor="bo.lanhdao", comment="")
 
     assert raised.value.problems[0].path == "comment"
+    assert raised.value.message == "comment is missing; write it and submit again"
     assert update.status == "submitted"
     assert row_counts(session) == before
 
@@ -904,3 +906,18 @@ def test_migration_downgrades_and_upgrades(fresh_database_url):
     finally:
         engine.dispose()
 
+
+
+@pytest.mark.parametrize(("path", "label"), [
+    ("reason", "reason"),
+    ("comment", "comment"),
+    ("text", "explanation text"),
+    ("results", "results"),
+    ("difficulties", "difficulties and obstacles"),
+])
+def test_missing_text_names_field_label(path, label):
+    with pytest.raises(ValidationError) as raised:
+        require_text("  ", path)
+
+    assert raised.value.message == f"{label} is missing; write it and submit again"
+    assert raised.value.problems[0].path == path

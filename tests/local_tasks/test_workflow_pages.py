@@ -399,6 +399,8 @@ def test_objection_missing_reason_kept_form(app, tasks, session_factory):  # noq
     markup = response.get_data(as_text=True)
     assert 'data-error="reason"' in markup
     assert 'value="outside_competence" selected' in markup
+    assert visible(markup).count("Thiếu lý do; hãy nhập và gửi lại") == 1
+    assert "Thiếu reason" not in visible(markup)
     assert count(session_factory, Objection) == 0
 
 
@@ -574,6 +576,7 @@ def test_returned_update_shows_comment(app, tasks, session_factory):  # noqa: AN
     missing = approver.post(f"/workflow/updates/{update_id}/return", {"comment": ""},
                             status=422)
     assert 'data-error="comment"' in missing.get_data(as_text=True)
+    assert visible(missing.get_data(as_text=True)).count("Thiếu ý kiến; hãy nhập và gửi lại") == 1
     approver.post(f"/workflow/updates/{update_id}/return",
                   {"comment": "Bổ sung số liệu quý III"})
 

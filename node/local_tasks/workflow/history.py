@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
@@ -29,11 +30,23 @@ def require_instant(at: object, path: str = "at") -> datetime:
     return at
 
 
+# Names of the text fields shown in messages, so that a message names the
+# field as the form labels it and not by its internal name.
+TEXT_FIELD_LABELS = {
+    "reason": _l("reason"),
+    "comment": _l("comment"),
+    "text": _l("explanation text"),
+    "results": _l("results"),
+    "difficulties": _l("difficulties and obstacles"),
+}
+
+
 def require_text(value: str | None, path: str) -> str:
-    """Return `value` stripped, or raise ValidationError naming `path` when it is empty."""
+    """Return `value` stripped, or raise ValidationError naming the field of `path` when empty."""
     text = (value or "").strip()
     if not text:
-        raise invalid(path, value, "%(field)s is missing; write it and submit again", field=path)
+        raise invalid(path, value, "%(field)s is missing; write it and submit again",
+                      field=str(TEXT_FIELD_LABELS.get(path, path)))
     return text
 
 
