@@ -921,3 +921,19 @@ def test_missing_text_names_field_label(path, label):
 
     assert raised.value.message == f"{label} is missing; write it and submit again"
     assert raised.value.problems[0].path == path
+
+
+def test_return_event_keeps_comment(session, calendar):
+    task = make_task(session, calendar)
+    update = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
+                           reported_state="in_progress", progress_percent=30,
+                           results="Dự thảo đề án")
+
+    return_update(session, update, at=vn(2026, 4, 1, 10), actor="bo.lanhdao",
+                  comment="Bổ sung số liệu")
+
+    submitted, returned = [event for event in task.events
+                           if event.kind.startswith("task.progress_")]
+    assert submitted.detail["results"] == "Dự thảo đề án"
+    assert "milestone" not in submitted.detail
+    assert returned.detail["comment"] == "Bổ sung số liệu"

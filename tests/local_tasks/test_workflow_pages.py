@@ -482,6 +482,8 @@ def test_update_approved_completes_task(app, tasks, session_factory):  # noqa: A
     page = visible(approver.get(f"/tasks/{tasks[0]}"))
     assert "Hoàn thành đúng hạn" in page
     assert "Phê duyệt báo cáo tiến độ" in page
+    history = visible(approver.get(f"/tasks/{tasks[0]}").split('class="history"', 1)[1])
+    assert "Kết quả, sản phẩm: Đề án đã trình" in history
 
 
 def test_update_with_attachment(app, tasks, session_factory):  # noqa: ANN001
@@ -580,7 +582,11 @@ def test_returned_update_shows_comment(app, tasks, session_factory):  # noqa: AN
     approver.post(f"/workflow/updates/{update_id}/return",
                   {"comment": "Bổ sung số liệu quý III"})
 
-    assert "Bổ sung số liệu quý III" in visible(updater.get(f"/tasks/{tasks[0]}"))
+    task_page = updater.get(f"/tasks/{tasks[0]}")
+    assert "Bổ sung số liệu quý III" in visible(task_page)
+    history = visible(task_page.split('class="history"', 1)[1])
+    assert "Nội dung" in history
+    assert "Ý kiến của người phê duyệt: Bổ sung số liệu quý III" in history
     assert "Bổ sung số liệu quý III" in visible(updater.get("/workflow/updates"))
     task = load_task(session_factory, tasks[0])
     assert task.reported_state == "not_started"

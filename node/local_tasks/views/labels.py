@@ -166,3 +166,20 @@ def event_outcome(kind: str, outcome: str | None) -> str:
     if kind == "task.evaluation":
         return label(EVALUATION_RATING_LABELS, outcome)
     return label(EVENT_OUTCOME_LABELS, outcome)
+
+
+# Keys of TaskEvent.detail that carry the text of a step, in display order.
+EVENT_CONTENT_LABELS = {
+    "reason": _l("Reason"),
+    "decision_reason": _l("Reason"),
+    "comment": _l("Approver's comment"),
+    "milestone": _l("Milestone reached"),
+    "results": _l("Results and products"),
+}
+
+
+def event_content(detail: dict | None) -> list[tuple[str, str]]:
+    """Return the translated label and text of each content entry of an event's detail."""
+    detail = detail or {}
+    return [(str(name), str(detail[key])) for key, name in EVENT_CONTENT_LABELS.items()
+            if detail.get(key)]

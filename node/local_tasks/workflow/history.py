@@ -68,8 +68,9 @@ def record_step(
     """Append the task event and the audit entry of one step, flush, and log it.
 
     `content` says what was done and `outcome` how it ended (on_time, late,
-    accepted...). `detail` adds ids and instants to the event; its values
-    must be free of task content, because confidential tasks store none.
+    accepted...). `detail` adds ids and instants to the event. It may carry
+    the text of the step (reason, comment, results) only for regular tasks,
+    because confidential and top-secret tasks store no content.
     """
     event_detail = {"content": content, "outcome": outcome,
                     "object_type": object_type, "object_id": object_id}

@@ -134,6 +134,13 @@ def _validate_submission(task: Task, at: datetime, values: dict, key: str | None
                                   task_id=task.id))
 
 
+def _update_summary(task: Task, values: dict) -> dict:
+    """Return the milestone and results of an update for its task event, if the task is regular."""
+    if task.confidentiality != "regular":
+        return {}
+    return {name: values[name] for name in ("milestone", "results") if values[name] is not None}
+
+
 def submit_update(
     session: Session,
     task: Task,
@@ -194,7 +201,8 @@ def submit_update(
         content="progress update submitted", outcome="submitted",
         object_type="task_progress_update", object_id=update.id,
         after=audit_log.snapshot(update, _UPDATE_AUDIT_FIELDS),
-        detail={"reported_state": reported_state, "progress_percent": progress_percent},
+        detail={"reported_state": reported_state, "progress_percent": progress_percent,
+                **_update_summary(task, values)},
     )
     return update
 
@@ -291,6 +299,7 @@ def return_update(session: Session, update: ProgressUpdate, *, at: datetime, act
         object_type="task_progress_update", object_id=update.id,
         before={"status": "submitted"},
         after={"status": update.status, "review_comment": comment_text},
+        detail={"comment": comment_text} if update.task.confidentiality == "regular" else None,
     )
     return update
 
