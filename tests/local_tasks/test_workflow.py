@@ -452,7 +452,7 @@ def test_approval_applies_completion(session, calendar):
 def test_approval_bumps_version_without_change(session, calendar):
     task = make_task(session, calendar)
     update = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
-                           reported_state="not_started")
+                           reported_state="not_started", progress_percent=0)
     version = task.version
 
     approve_update(session, update, at=vn(2026, 4, 1, 10), actor="bo.lanhdao")
@@ -463,7 +463,7 @@ def test_approval_bumps_version_without_change(session, calendar):
 def test_submitter_cannot_approve(session, calendar):
     task = make_task(session, calendar)
     update = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
-                           reported_state="in_progress")
+                           reported_state="in_progress", progress_percent=10)
     before = row_counts(session)
 
     with pytest.raises(SelfApprovalError, match="cannot also approve"):
@@ -477,7 +477,7 @@ def test_submitter_cannot_approve(session, calendar):
 def test_approval_twice_rejected(session, calendar):
     task = make_task(session, calendar)
     update = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
-                           reported_state="in_progress")
+                           reported_state="in_progress", progress_percent=10)
     approve_update(session, update, at=vn(2026, 4, 1, 10), actor="bo.lanhdao")
     before = row_counts(session)
 
@@ -527,7 +527,7 @@ def test_returned_update_keeps_history(session, calendar):
 def test_return_needs_comment(session, calendar):
     task = make_task(session, calendar)
     update = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
-                           reported_state="in_progress")
+                           reported_state="in_progress", progress_percent=10)
     before = row_counts(session)
 
     with pytest.raises(ValidationError) as raised:
@@ -579,11 +579,12 @@ def test_overdue_update_needs_difficulties(session, calendar, at, state):
     before = row_counts(session)
 
     with pytest.raises(ValidationError) as raised:
-        submit_update(session, task, at=at, actor="bo.canbo", reported_state=state)
+        submit_update(session, task, at=at, actor="bo.canbo", reported_state=state,
+                           progress_percent=10, results="Đã báo cáo kết quả")
 
     assert [problem.path for problem in raised.value.problems] == ["difficulties"]
     assert row_counts(session) == before
-    update = submit_update(session, task, at=at, actor="bo.canbo", reported_state=state,
+    update = submit_update(session, task, at=at, actor="bo.canbo", reported_state=state, progress_percent=10,
                            difficulties="Thiếu kinh phí")
     assert update.difficulties == "Thiếu kinh phí"
 
@@ -595,7 +596,8 @@ def test_overdue_update_needs_difficulties(session, calendar, at, state):
 def test_on_time_update_needs_no_difficulties(session, calendar, at, state):
     task = make_task(session, calendar)
 
-    update = submit_update(session, task, at=at, actor="bo.canbo", reported_state=state)
+    update = submit_update(session, task, at=at, actor="bo.canbo", reported_state=state,
+                           progress_percent=10, results="Đã báo cáo kết quả")
 
     assert update.difficulties is None
 
@@ -613,7 +615,7 @@ def test_confidential_update_accepts_state_only(session, calendar):
     assert all(problem.value is None for problem in raised.value.problems)
     assert row_counts(session) == before
     update = submit_update(session, task, at=vn(2026, 7, 10, 9), actor="bo.canbo",
-                           reported_state="in_progress")
+                           reported_state="in_progress", progress_percent=10)
     assert update.reported_state == "in_progress"
 
 
@@ -635,7 +637,7 @@ def test_concurrent_key_returns_stored_update(session, calendar, monkeypatch):
 
     task = make_task(session, calendar)
     first = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
-                          reported_state="in_progress", idempotency_key="form-9a1b")
+                          reported_state="in_progress", progress_percent=10, idempotency_key="form-9a1b")
     lookup = progress._existing_for_key
     calls = []
 
@@ -649,7 +651,7 @@ def test_concurrent_key_returns_stored_update(session, calendar, monkeypatch):
     before = row_counts(session)
 
     again = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
-                          reported_state="in_progress", idempotency_key="form-9a1b")
+                          reported_state="in_progress", progress_percent=10, idempotency_key="form-9a1b")
 
     assert len(calls) == 2
     assert again.id == first.id
@@ -663,7 +665,7 @@ def test_concurrent_key_returns_stored_update(session, calendar, monkeypatch):
 def test_stale_version_names_last_change(session, calendar):
     task = make_task(session, calendar)
     update = submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
-                           reported_state="in_progress")
+                           reported_state="in_progress", progress_percent=10)
     version_read = task.version
     approve_update(session, update, at=vn(2026, 4, 1, 10), actor="bo.lanhdao")
     before = row_counts(session)
@@ -937,3 +939,27 @@ def test_return_event_keeps_comment(session, calendar):
     assert submitted.detail["results"] == "Dự thảo đề án"
     assert "milestone" not in submitted.detail
     assert returned.detail["comment"] == "Bổ sung số liệu"
+
+
+def test_empty_update_rejected(session, calendar):
+    task = make_task(session, calendar)
+    before = row_counts(session)
+
+    with pytest.raises(ValidationError) as raised:
+        submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
+                      reported_state="in_progress")
+
+    assert [problem.path for problem in raised.value.problems] == ["progress_percent"]
+    assert row_counts(session) == before
+
+
+def test_completion_needs_results(session, calendar):
+    task = make_task(session, calendar)
+    before = row_counts(session)
+
+    with pytest.raises(ValidationError) as raised:
+        submit_update(session, task, at=vn(2026, 4, 1, 9), actor="bo.canbo",
+                      reported_state="completed", progress_percent=100)
+
+    assert [problem.path for problem in raised.value.problems] == ["results"]
+    assert row_counts(session) == before

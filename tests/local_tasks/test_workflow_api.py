@@ -149,7 +149,8 @@ def test_update_key_with_other_content(app, accounts, task_id) -> None:  # noqa:
     set_clock(app, "2026-04-01T09:00:00+07:00")
     headers = {"Idempotency-Key": "tu04-key"}
     url = f"/api/v1/tasks/{task_id}/updates"
-    accounts["updater"].post(url, json={"reported_state": "in_progress"}, headers=headers)
+    accounts["updater"].post(url, json={"reported_state": "in_progress", "progress_percent": 10},
+                             headers=headers)
 
     response = accounts["updater"].post(url, json={"reported_state": "in_progress",
                                                    "progress_percent": 90}, headers=headers)
@@ -182,7 +183,7 @@ def test_approve_applies_update(app, accounts, task_id, client) -> None:  # noqa
 def test_approver_cannot_approve_own(app, accounts, task_id, session) -> None:  # noqa: ANN001
     set_clock(app, "2026-04-01T09:00:00+07:00")
     submitted = accounts["both"].post(f"/api/v1/tasks/{task_id}/updates",
-                                      json={"reported_state": "in_progress"})
+                                      json={"reported_state": "in_progress", "progress_percent": 10})
     update_id = submitted.get_json()["update"]["id"]
     events = event_count(session)
 
@@ -199,7 +200,7 @@ def test_approver_cannot_approve_own(app, accounts, task_id, session) -> None:  
 def test_return_update_with_comment(app, accounts, task_id) -> None:  # noqa: ANN001
     set_clock(app, "2026-04-01T09:00:00+07:00")
     submitted = accounts["updater"].post(f"/api/v1/tasks/{task_id}/updates",
-                                         json={"reported_state": "in_progress"})
+                                         json={"reported_state": "in_progress", "progress_percent": 10})
     update_id = submitted.get_json()["update"]["id"]
 
     response = accounts["approver"].post(f"/api/v1/updates/{update_id}/return",
@@ -219,7 +220,7 @@ def test_stale_if_match_conflict(app, accounts, task_id, client, session) -> Non
     assert read.headers["ETag"] == f'"{version}"'
     set_clock(app, "2026-04-01T09:00:00+07:00")
     submitted = accounts["updater"].post(f"/api/v1/tasks/{task_id}/updates",
-                                         json={"reported_state": "in_progress"})
+                                         json={"reported_state": "in_progress", "progress_percent": 10})
     set_clock(app, "2026-04-01T10:00:00+07:00")
     accounts["approver"].post(f"/api/v1/updates/{submitted.get_json()['update']['id']}/approve")
     events = event_count(session)

@@ -95,6 +95,28 @@ def _existing_for_key(session: Session, task: Task, key: str, values: dict) -> P
     return existing
 
 
+def _check_update_content(problems: ProblemCollector, task: Task, state: str, values: dict) -> None:
+    """Reject an update that reports nothing, and a regular completion without results.
+
+    Điều 15 asks each report for the progress made, and a completion report
+    for the results and products of the task. Confidential and top-secret
+    tasks store no text, so their updates need only the progress percent.
+    """
+    regular = task.confidentiality == "regular"
+    if values["progress_percent"] is None and values["milestone"] is None \
+            and values["results"] is None:
+        if regular:
+            problems.add("progress_percent", message(
+                "The update reports no progress; fill in the progress percent, the milestone "
+                "or the results"), None)
+        else:
+            problems.add("progress_percent", message(
+                "The update reports no progress; fill in the progress percent"), None)
+    if regular and state == "completed" and values["results"] is None:
+        problems.add("results", message(
+            "A completed task must report its results and products; fill in the results"), None)
+
+
 def _validate_submission(task: Task, at: datetime, values: dict, key: str | None) -> None:
     problems = ProblemCollector()
     state = values["reported_state"]
@@ -115,6 +137,7 @@ def _validate_submission(task: Task, at: datetime, values: dict, key: str | None
         problems.add("idempotency_key", message("The idempotency key must have 1 to %(max)s "
                                                 "characters", max=IDEMPOTENCY_KEY_MAX_LENGTH), key)
 
+    _check_update_content(problems, task, state, values)
     if task.confidentiality != "regular":
         for name in UPDATE_TEXT_FIELDS:
             if values[name] is not None:
