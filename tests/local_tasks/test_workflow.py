@@ -233,6 +233,7 @@ def test_objection_window_spans_weekend(session, calendar, lodged_at):
     event = events_of(session, task)[-1]
     assert event.kind == "task.objection"
     assert event.detail["outcome"] == "open"
+    assert event.detail["reason"] == "Không thuộc chức năng của đơn vị"
 
 
 def test_objection_after_window_rejected(session, calendar):

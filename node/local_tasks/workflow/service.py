@@ -215,7 +215,9 @@ def lodge_objection(session: Session, task: Task, *, at: datetime, actor: str | 
         object_type="task_objection", object_id=objection.id,
         after={"task_id": task.id, "kind": kind, "reason": reason_text, "lodged_at": at,
                "feedback_due_at": feedback.due_at},
-        detail={"objection_kind": kind, "feedback_due_at": feedback.due_at},
+        detail={"objection_kind": kind, "feedback_due_at": feedback.due_at,
+                # The reason is text, which confidential and top-secret tasks never store.
+                **({"reason": reason_text} if task.confidentiality == "regular" else {})},
     )
     return objection
 
@@ -288,6 +290,8 @@ def decide_objection(session: Session, objection: Objection, *, at: datetime, ac
     objection.decided_late = _is_late(at, objection.feedback_due_at)
     detail: dict = {"feedback_due_at": objection.feedback_due_at,
                     "decided_late": objection.decided_late}
+    if reason_text and task.confidentiality == "regular":
+        detail["decision_reason"] = reason_text
     if reassign_to is not None:
         objection.reassigned_to = reassign_to
         detail["previous_lead_ids"] = _replace_lead(task, reassign_to)
