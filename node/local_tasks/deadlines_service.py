@@ -23,17 +23,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from node.core.timezone import VN_TZ
 from node.local_tasks.calendar import CalendarError, WorkingCalendar, load_calendar
 from node.local_tasks.models import CalendarState, Document, Task, TaskDeadline
 
 logger = logging.getLogger(__name__)
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 TRANSFER_WORKING_DAYS = 3
 RECEIPT_WORKING_HOURS = 4

@@ -10,7 +10,6 @@ import logging
 import re
 from datetime import date, datetime, time
 from typing import NoReturn
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from node.audit import service as audit_log
 from node.core.errors import FieldProblem, NotFoundError, ProblemCollector, ValidationError
 from node.core.text import clean, fold, nfc, sort_key
+from node.core.timezone import VN_TZ
 from node.local_tasks import deadlines_service
 from node.local_tasks.errors import (
     AbsolutelySecretError,
@@ -43,7 +43,6 @@ from node.local_tasks.models import (
 
 logger = logging.getLogger(__name__)
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 # Words that name a confidentiality level, folded (no accents, lower case).
 _CONFIDENTIALITY_WORDS = {

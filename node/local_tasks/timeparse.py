@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from node.core.timezone import VN_TZ
 
 
 def parse_instant(text: str) -> datetime:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from flask import request
 from flask_babel import format_decimal, get_locale
 
+from node.core.timezone import VN_TZ
 from node.local_tasks.completion import LEVELS, OVERDUE_LEVELS
 from node.local_tasks.views import labels, views
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def current_locale() -> str:

@@ -7,14 +7,12 @@ become a translated message without changing its text.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import has_request_context
 from flask_babel import gettext
 
 from node.core.errors import ConflictError, DomainError, FieldProblem, ValidationError
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from node.core.timezone import VN_TZ
 
 
 def format_instant(value: datetime | None) -> str:
