@@ -24,7 +24,7 @@ class WorkingHours:
     """Working periods of a working day, in local time, e.g. 08:00-12:00, 13:00-17:00."""
 
     periods: tuple[tuple[time, time], ...] = ((time(8, 0), time(12, 0)), (time(13, 0), time(17, 0)))
-    # ISO weekdays (1 = Monday) that are working days unless the calendar says otherwise.
+    # ISO weekdays (1 = Monday) that are working days unless the calendar makes them days off.
     weekdays: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 

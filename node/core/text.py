@@ -63,7 +63,7 @@ def _split_letter(ch: str) -> tuple[str, int]:
 def sort_key(value: str | None) -> str:
     """Build a collation key that sorts in Vietnamese alphabetical order.
 
-    The key holds digits only, so the database orders it the same way under
+    The key contains digits only, so the database orders it the same way under
     any collation: SQLite and PostgreSQL return the same order for it.
     Letters are compared first, tones only break ties (as in dictionaries).
     """

@@ -301,7 +301,7 @@ class TaskDeadline(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(40))
     # None while the working calendar lacks the year the deadline falls in;
-    # `pending_reason` then says which, and a recompute fills it in later.
+    # `pending_reason` then names the year, and a recompute fills it in later.
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     basis_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pending_reason: Mapped[str | None] = mapped_column(String(300))

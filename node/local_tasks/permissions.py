@@ -56,7 +56,7 @@ CLASSIFY = "classify"
 EDIT = "edit"
 
 NODE_WIDE_ROLES = frozenset({"administrator", "central_officer"})
-# Roles whose scope makes a task visible when a unit in it holds any agency role on the task.
+# Roles whose scope makes a task visible when a unit in it has any agency role on the task.
 SCOPED_READ_ROLES = ("leader", "inspector", "updater", "approver", "monitoring_officer")
 
 # Steps that the node-wide roles carry out on any task.

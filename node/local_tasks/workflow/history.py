@@ -67,7 +67,7 @@ def record_step(
 ) -> TaskEvent:
     """Append the task event and the audit entry of one step, flush, and log it.
 
-    `content` says what was done and `outcome` how it ended (on_time, late,
+    `content` describes what was done and `outcome` how it ended (on_time, late,
     accepted...). `detail` adds ids and instants to the event. It may carry
     the text of the step (reason, comment, results) only for regular tasks,
     because confidential and top-secret tasks store no content.
