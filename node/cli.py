@@ -190,7 +190,7 @@ def report_levels(at_text: str | None, as_json: bool) -> None:
 
 @main.group()
 def workflow() -> None:
-    """Periodic workflow checks, for cron until the node's scheduler runs them."""
+    """Periodic workflow checks (the node's scheduler also runs them daily)."""
 
 
 @workflow.command("open-explanations")
@@ -259,6 +259,7 @@ def _register_optional_commands() -> None:
     from node.federation.cli import federation
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
+    from node.scheduler.cli import scheduler
 
     main.add_command(audit)
     main.add_command(calendar)
@@ -266,6 +267,7 @@ def _register_optional_commands() -> None:
     main.add_command(demo)
     main.add_command(federation)
     main.add_command(user)
+    main.add_command(scheduler)
 
 
 _register_optional_commands()

@@ -23,8 +23,21 @@ class _NodeServer(BaseApplication):
 
     def load(self):  # noqa: ANN201
         from node import create_app
+        from node.scheduler.runner import start_scheduler
 
-        return create_app(self._settings)
+        # gunicorn loads the app in each worker after forking, so every
+        # worker starts its own runner; the database lease lets one run jobs.
+        app = create_app(self._settings)
+        start_scheduler(app)
+        return app
+
+
+def _worker_exit(_server, worker) -> None:  # noqa: ANN001
+    from node.scheduler.runner import stop_scheduler
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        stop_scheduler(app)
 
 
 def run_server(settings: Settings, *, host: str, port: int, workers: int = 2) -> None:
@@ -35,4 +48,5 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int = 2) ->
                            "accesslog": "-", "timeout": 60,
                            # No control socket under the home folder: the node keeps its
                            # files in its instance folder.
-                           "control_socket_disable": True}).run()
+                           "control_socket_disable": True,
+                           "worker_exit": _worker_exit}).run()

@@ -45,6 +45,28 @@ class Settings:
     calendar_dir: Path = DEFAULT_CALENDAR_DIR
     working_hours: WorkingHours = field(default_factory=WorkingHours)
     max_upload_bytes: int = 20 * 1024 * 1024
+    # Address of the node as people open it, for links in e-mails; empty: no links.
+    public_url: str = ""
+    # Whether this process may run the periodic jobs (one runner per database
+    # is chosen by a lease, so leaving it on everywhere is safe).
+    scheduler_enabled: bool = True
+    # Local time of the daily warning run.
+    warnings_run_at: time = time(6, 15)
+    # Warn this many working days before a deadline (Điều 18.1.d), one warning per lead.
+    warnings_due_soon_working_days: tuple[int, ...] = (3, 1)
+    # Repeat the overdue warning of a task every this many working days.
+    warnings_overdue_every_working_days: int = 3
+    # The regulation gives agencies no day for their periodic reports; this many
+    # working days before the central office's summary is due is the node's choice.
+    warnings_agency_report_lead_working_days: int = 5
+    # Outgoing mail; an empty host sends no e-mail.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = "theodoi@localhost"
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: int = 10
 
     @property
     def effective_database_url(self) -> str:
@@ -105,6 +127,19 @@ _SIMPLE_FIELDS = {
     "page_size": int,
     "calendar_dir": Path,
     "max_upload_bytes": int,
+    "public_url": str,
+    "scheduler_enabled": bool,
+    "warnings_run_at": time,
+    "warnings_due_soon_working_days": tuple,
+    "warnings_overdue_every_working_days": int,
+    "warnings_agency_report_lead_working_days": int,
+    "smtp_host": str,
+    "smtp_port": int,
+    "smtp_username": str,
+    "smtp_password": str,
+    "smtp_sender": str,
+    "smtp_starttls": bool,
+    "smtp_timeout_seconds": int,
 }
 
 
@@ -122,7 +157,51 @@ def _flatten(data: dict) -> dict:
     return flat
 
 
+def _convert_bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"Setting {name}: invalid value {value!r}; use true or false")
+
+
+def _convert_time(name: str, value: object) -> time:
+    text = str(value).strip()
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError(text)
+        return time(*(int(part) for part in parts))
+    except ValueError:
+        raise SettingsError(
+            f"Setting {name}: invalid time {value!r}; write it as HH:MM or HH:MM:SS, e.g. 06:15"
+        ) from None
+
+
+def _convert_days(name: str, value: object) -> tuple[int, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        days = tuple(int(item) for item in items)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        days = ()
+    if not days or any(day < 1 for day in days):
+        raise SettingsError(
+            f"Setting {name}: invalid value {value!r}; list whole numbers of working days, "
+            "1 or more, e.g. [3, 1]"
+        )
+    return tuple(sorted(set(days), reverse=True))
+
+
 def _convert(name: str, kind: type, value: object) -> object:
+    if kind is bool:
+        return _convert_bool(name, value)
+    if kind is time:
+        return _convert_time(name, value)
+    if kind is tuple:
+        return _convert_days(name, value)
     try:
         if kind is int and isinstance(value, str):
             return int(value)
@@ -165,6 +244,14 @@ def load_settings(path: Path | str | None = None, environ: dict | None = None) -
     if "working_hours" in values:
         kwargs["working_hours"] = _parse_working_hours(values["working_hours"])
     settings = Settings(**kwargs)
+    for name in ("warnings_overdue_every_working_days", "smtp_port", "smtp_timeout_seconds"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"Setting {name}: invalid value {getattr(settings, name)!r}; "
+                                "give a whole number, 1 or more")
+    if settings.warnings_agency_report_lead_working_days < 0:
+        raise SettingsError("Setting warnings_agency_report_lead_working_days: invalid value "
+                            f"{settings.warnings_agency_report_lead_working_days!r}; "
+                            "give a whole number, 0 or more")
     if settings.default_locale not in ("vi", "en"):
         raise SettingsError(
             f"Setting default_locale: invalid value {settings.default_locale!r}; use vi or en"

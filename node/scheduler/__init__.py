@@ -1,0 +1,1 @@
+"""The node's scheduler: periodic jobs run by exactly one runner per database."""

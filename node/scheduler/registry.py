@@ -1,0 +1,59 @@
+"""The node's periodic jobs: the one list that other packages add their entries to.
+
+Each entry names a function by dotted path ("package.module:function"), so
+that this package imports no domain code. The function takes either the
+Flask app (`def job(app)`) or a session factory and the settings
+(`def job(session_factory, settings)`); it opens its own sessions and
+commits them. A trigger is `{"cron": {...}}` or `{"interval": {...}}` with
+APScheduler 3 fields, or a function of the settings returning one; the time
+zone is always Asia/Ho_Chi_Minh and is added by the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from node.core.settings import Settings
+
+TriggerSpec = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One periodic job: a stable id, the function to call and when to call it."""
+
+    job_id: str
+    target: str
+    trigger: TriggerSpec | Callable[[Settings], TriggerSpec]
+    description: str = ""
+
+    def trigger_for(self, settings: Settings) -> TriggerSpec:
+        """Return the trigger spec, resolved against `settings` when it depends on them."""
+        return self.trigger(settings) if callable(self.trigger) else self.trigger
+
+
+def _daily_warnings_trigger(settings: Settings) -> TriggerSpec:
+    hour, minute = settings.warnings_run_at.hour, settings.warnings_run_at.minute
+    return {"cron": {"hour": hour, "minute": minute, "second": settings.warnings_run_at.second}}
+
+
+JOBS: list[JobSpec] = [
+    JobSpec(
+        job_id="workflow.open_explanations",
+        target="node.local_tasks.workflow.jobs:open_explanations",
+        # Before the daily warnings, which report the requests it opens.
+        trigger={"cron": {"hour": 6, "minute": 0}},
+        description="Open explanation requests for missed checkpoints and result reports",
+    ),
+]
+
+
+def find_job(job_id: str, jobs: list[JobSpec] | None = None) -> JobSpec:
+    """Return the job named `job_id`; raise KeyError listing the known ids otherwise."""
+    for spec in JOBS if jobs is None else jobs:
+        if spec.job_id == job_id:
+            return spec
+    known = ", ".join(spec.job_id for spec in (JOBS if jobs is None else jobs))
+    raise KeyError(f"unknown job {job_id!r}; known jobs: {known}")
