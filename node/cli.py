@@ -78,7 +78,20 @@ def initialise_node(settings) -> dict[str, int]:  # noqa: ANN001
     with open_session(settings) as session:
         counts = seed_reference_data(session)
         counts["recomputed_tasks"] = ensure_calendar_current(session, load_calendar(settings))
+    _ensure_signing_identity(settings)
     return counts
+
+
+def _ensure_signing_identity(settings) -> None:  # noqa: ANN001
+    """Create the key and certificate that sign the node's PDFs and approvals, if missing."""
+    from sqlalchemy import select
+
+    from node.local_tasks.models import OrgUnit
+    from node.signatures.signing import ensure_signing_identity
+
+    with open_session(settings) as session:
+        name = session.scalar(select(OrgUnit.name).where(OrgUnit.code == settings.node_org_unit))
+    ensure_signing_identity(settings, name or settings.node_org_unit)
 
 
 @main.command()
@@ -260,12 +273,14 @@ def _register_optional_commands() -> None:
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
     from node.scheduler.cli import scheduler
+    from node.signatures.cli import sign
 
     main.add_command(audit)
     main.add_command(calendar)
     main.add_command(import_command)
     main.add_command(demo)
     main.add_command(federation)
+    main.add_command(sign)
     main.add_command(user)
     main.add_command(scheduler)
 

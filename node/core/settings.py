@@ -13,6 +13,7 @@ ENV_PREFIX = "THEODOI_"
 CONFIG_ENV = "THEODOI_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CALENDAR_DIR = PROJECT_ROOT / "config" / "calendar"
+DEFAULT_TRUST_DIR = PROJECT_ROOT / "config" / "trust"
 
 
 class SettingsError(ValueError):
@@ -67,6 +68,14 @@ class Settings:
     smtp_sender: str = "theodoi@localhost"
     smtp_starttls: bool = False
     smtp_timeout_seconds: int = 10
+    # Root and intermediate certificates that signatures on PDFs must chain to.
+    signatures_trust_dir: Path = DEFAULT_TRUST_DIR
+    # PKCS#12 file with the key and certificate that sign the node's PDFs; empty
+    # means the key and certificate that `theodoi init` creates in instance_path.
+    # Its password is read from $THEODOI_SIGNING_PASSWORD.
+    signatures_pkcs12: Path | None = None
+    # Signed PDFs larger than this many bytes are verified in a background thread.
+    signatures_background_bytes: int = 2 * 1024 * 1024
 
     @property
     def effective_database_url(self) -> str:
@@ -140,6 +149,9 @@ _SIMPLE_FIELDS = {
     "smtp_sender": str,
     "smtp_starttls": bool,
     "smtp_timeout_seconds": int,
+    "signatures_trust_dir": Path,
+    "signatures_pkcs12": Path,
+    "signatures_background_bytes": int,
 }
 
 
@@ -227,8 +239,9 @@ def load_settings(path: Path | str | None = None, environ: dict | None = None) -
             values = _flatten(tomllib.loads(config_path.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"Settings file {config_path} is not valid TOML: {exc}") from None
-        if "instance_path" in values:
-            values["instance_path"] = (config_path.parent / values["instance_path"]).resolve()
+        for name in ("instance_path", "signatures_trust_dir", "signatures_pkcs12"):
+            if values.get(name):
+                values[name] = (config_path.parent / values[name]).resolve()
     for name in _SIMPLE_FIELDS:
         env_name = ENV_PREFIX + name.upper()
         if env_name in environ:
