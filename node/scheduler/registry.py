@@ -47,6 +47,12 @@ JOBS: list[JobSpec] = [
         trigger={"cron": {"hour": 6, "minute": 0}},
         description="Open explanation requests for missed checkpoints and result reports",
     ),
+    JobSpec(
+        job_id="notifications.daily_warnings",
+        target="node.notifications.jobs:raise_daily_warnings",
+        trigger=_daily_warnings_trigger,
+        description="Raise the day's deadline warnings and send them (Điều 18.1.d)",
+    ),
 ]
 
 
