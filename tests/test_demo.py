@@ -1,4 +1,4 @@
-"""`theodoi demo --no-serve`: a demo node prepared in a folder, and reused on a second run.
+"""`theodoi demo`: the four-node federation on loopback, and the single node (`--single`).
 
 The demo keeps its data in SQLite inside its folder, whatever database the
 suite runs on.
@@ -6,31 +6,64 @@ suite runs on.
 
 from __future__ import annotations
 
+import json
 import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import Engine
 
 import node.cli
-from node.local_tasks.models import Document, Task
+from node.auth.models import RoleGrant, User
+from node.federation.models import Peer
+from node.local_tasks.models import Document, OrgUnit, Task, TaskAgency
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_SECONDS = 120
+STOP_TIMEOUT_SECONDS = 40
+
+# The four nodes: node id -> (level, org unit, parent node id).
+NODES = {
+    "central": (0, "VPTW", None),
+    "tu01-ha-noi": (1, "TU01", "central"),
+    "tu79-ho-chi-minh": (1, "TU79", "central"),
+    "tu01-ba-dinh": (2, "TU01-P00004", "tu01-ha-noi"),
+}
+# Tasks of examples/tasks_real_documents.csv whose lead agency is a group
+# meaning every province ("Các tỉnh, thành phố", "Các tỉnh, thành phố trực
+# thuộc TW", "Các địa phương") or the centrally-run cities ("Các thành phố
+# trực thuộc Trung ương"). Hà Nội and Hồ Chí Minh City are centrally-run
+# cities, so each leads all eight, read off the file by hand.
+PROVINCE_TASK_NUMBERS = {"2", "46", "66", "115", "PLI.2.11", "PLI.2.14", "PLI.2.32", "PLI.3.2"}
 
 
 @pytest.fixture(autouse=True)
 def default_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove THEODOI_* settings so that the demo reads only the file in its folder."""
+    """Remove THEODOI_* settings so that the demo reads only the files in its folder."""
     for name in list(os.environ):
         if name.startswith("THEODOI_") and not name.startswith("THEODOI_TEST_"):
             monkeypatch.delenv(name)
 
 
-def run_demo(folder: Path) -> Result:
-    return CliRunner().invoke(node.cli.main, ["demo", str(folder), "--no-serve"])
+# One node -------------------------------------------------------------------
 
 
-def stored_counts(folder: Path) -> tuple[int, int]:
-    engine = create_engine(f"sqlite:///{folder / 'theodoi.sqlite3'}")
+def run_single(folder: Path) -> Result:
+    return CliRunner().invoke(node.cli.main, ["demo", str(folder), "--single", "--no-serve"])
+
+
+def stored_counts(database: Path) -> tuple[int, int]:
+    engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.connect() as connection:
             documents = connection.scalar(select(func.count()).select_from(Document))
@@ -40,28 +73,228 @@ def stored_counts(folder: Path) -> tuple[int, int]:
     return documents, tasks
 
 
-def test_demo_loads_examples(tmp_path: Path) -> None:
+def test_single_demo_loads_examples(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
 
-    result = run_demo(folder)
+    result = run_single(folder)
 
     assert result.exit_code == 0, result.output
     assert "Imported tasks_real_documents.csv" in result.stdout
     assert f"Demo node ready in {folder}" in result.stdout
     assert (folder / "theodoi.toml").is_file()
-    assert stored_counts(folder) == (5, 256)
+    assert stored_counts(folder / "theodoi.sqlite3") == (5, 256)
 
 
-def test_demo_reuses_folder(tmp_path: Path) -> None:
+def test_single_demo_reuses_folder(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    first = run_demo(folder)
+    first = run_single(folder)
     assert first.exit_code == 0, first.output
     settings_text = (folder / "theodoi.toml").read_text(encoding="utf-8")
 
-    second = run_demo(folder)
+    second = run_single(folder)
 
     assert second.exit_code == 0, second.output
     assert "Imported" not in second.stdout
     assert f"Demo node ready in {folder}" in second.stdout
-    assert stored_counts(folder) == (5, 256)
+    assert stored_counts(folder / "theodoi.sqlite3") == (5, 256)
     assert (folder / "theodoi.toml").read_text(encoding="utf-8") == settings_text
+
+
+# Four nodes -----------------------------------------------------------------
+
+
+class DemoProcess:
+    """`theodoi demo FOLDER` in its own process, with its output read line by line."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        command = [str(Path(sys.executable).parent / "theodoi"), "demo", str(folder)]
+        environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, cwd=folder.parent)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        """Return the first output line containing `text`; fail with the output so far."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail(f"the demo exited ({self.process.wait()}) before printing "
+                            f"{text!r}:\n" + "\n".join(self.lines[-60:]))
+            self.lines.append(line)
+            if text in line:
+                return line
+        pytest.fail(f"the demo did not print {text!r} within {timeout} s:\n"
+                    + "\n".join(self.lines[-60:]))
+
+    def state(self) -> dict:
+        return json.loads((self.folder / "demo.json").read_text(encoding="utf-8"))
+
+    def node_pids(self) -> list[int]:
+        return [entry["pid"] for entry in self.state()["nodes"].values() if entry["pid"]]
+
+    def interrupt(self) -> int:
+        """Press Ctrl+C: send SIGINT and return the demo's exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+    def close(self) -> None:
+        """Stop the demo and any node it left running (used after a failure)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._reader.join(timeout=10)
+        if (self.folder / "demo.json").is_file():
+            for pid in self.node_pids():
+                if process_is_running(pid):
+                    os.killpg(pid, signal.SIGKILL)
+
+
+def process_is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    """One demo for the tests of this module; the last test stops it."""
+    demo = DemoProcess(tmp_path_factory.mktemp("demo") / "federation")
+    try:
+        demo.wait_for("Demo ready", START_TIMEOUT_SECONDS)
+        yield demo
+    finally:
+        demo.close()
+
+
+def node_engine(folder: Path, node_id: str) -> Engine:
+    return create_engine(f"sqlite:///{folder / node_id / 'theodoi.sqlite3'}")
+
+
+def node_info(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/federation/v1/info", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def peers(folder: Path, node_id: str) -> dict[str, tuple[int, str, str | None]]:
+    engine = node_engine(folder, node_id)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(Peer.node_id, Peer.level, Peer.status,
+                                             Peer.base_url))
+            return {row.node_id: (row.level, row.status, row.base_url) for row in rows}
+    finally:
+        engine.dispose()
+
+
+def grant_units(folder: Path, node_id: str) -> dict[str, set[str]]:
+    """Return the org unit codes of each demo account's grants on one node."""
+    engine = node_engine(folder, node_id)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(User.username, OrgUnit.code).join(RoleGrant, RoleGrant.user_id == User.id)
+                .join(OrgUnit, OrgUnit.id == RoleGrant.org_unit_id))
+            units: dict[str, set[str]] = {}
+            for username, code in rows:
+                units.setdefault(username, set()).add(code)
+            return units
+    finally:
+        engine.dispose()
+
+
+def transferred_task_numbers(folder: Path, unit_code: str) -> set[str]:
+    engine = node_engine(folder, "central")
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(
+                select(Task.task_no).join(TaskAgency, TaskAgency.task_id == Task.id)
+                .join(OrgUnit, OrgUnit.id == TaskAgency.org_unit_id)
+                .where(TaskAgency.role == "lead", OrgUnit.code == unit_code,
+                       Task.transferred_at.is_not(None))))
+    finally:
+        engine.dispose()
+
+
+def test_federation_nodes_report_levels(federation: DemoProcess) -> None:
+    nodes = federation.state()["nodes"]
+
+    assert set(nodes) == set(NODES)
+    for node_id, (level, org_unit, _) in NODES.items():
+        info = node_info(nodes[node_id]["url"])
+        assert info["node_id"] == node_id
+        assert info["level"] == level
+        assert info["org_unit_code"] == org_unit
+        assert nodes[node_id]["url"].startswith("http://127.0.0.")
+        assert f"{nodes[node_id]['url']}/" in "\n".join(federation.lines)
+
+
+def test_federation_links_are_active(federation: DemoProcess) -> None:
+    folder = federation.folder
+    nodes = federation.state()["nodes"]
+
+    for node_id, (level, _, parent_id) in NODES.items():
+        if parent_id is None:
+            continue
+        assert peers(folder, node_id)[parent_id] == (level - 1, "active",
+                                                      nodes[parent_id]["url"])
+        assert peers(folder, parent_id)[node_id] == (level, "active", None)
+
+
+def test_federation_accounts_scoped_to_node(federation: DemoProcess) -> None:
+    for node_id, (_, org_unit, _) in NODES.items():
+        units = grant_units(federation.folder, node_id)
+        if node_id == "central":
+            assert units["vanphong"] == {"VPTW"}
+            continue
+        assert units, f"no demo accounts on {node_id}"
+        assert all(codes == {org_unit} for codes in units.values()), units
+        output = "\n".join(federation.lines)
+        assert all(username in output for username in units)
+
+
+def test_federation_centre_assigns_province_tasks(federation: DemoProcess) -> None:
+    assert transferred_task_numbers(federation.folder, "TU01") == PROVINCE_TASK_NUMBERS
+    assert transferred_task_numbers(federation.folder, "TU79") == PROVINCE_TASK_NUMBERS
+    engine = node_engine(federation.folder, "central")
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(Document)) == 5
+    finally:
+        engine.dispose()
+
+
+# Stops the demo, so it comes last.
+def test_federation_reports_dead_node_and_stops(federation: DemoProcess) -> None:
+    ward = federation.state()["nodes"]["tu01-ba-dinh"]["pid"]
+    pids = federation.node_pids()
+
+    os.kill(ward, signal.SIGTERM)
+    line = federation.wait_for("stopped unexpectedly", 30)
+    assert line.startswith(f"Node tu01-ba-dinh (pid {ward})")
+
+    exit_code = federation.interrupt()
+    assert exit_code == 0, "\n".join(federation.lines[-40:])
+    for node_id in ("tu79-ho-chi-minh", "tu01-ha-noi", "central"):
+        federation.wait_for(f"Stopped node {node_id} (exit code 0)", 5)
+    assert all(not process_is_running(pid) for pid in pids)

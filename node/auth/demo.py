@@ -34,9 +34,13 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def create_demo_accounts(session: Session, passwords: dict[str, str] | None = None,
+def create_demo_accounts(session: Session, passwords: dict[str, str] | None = None, *,
+                         accounts: tuple[tuple[str, str, str, str], ...] = DEMO_ACCOUNTS,
                          ) -> list[tuple[str, str, str, str]]:
-    """Create one account per role and return (username, password, role, org unit code) rows.
+    """Create the demo `accounts` and return (username, password, role, org unit code) rows.
+
+    `accounts` contains (username, full name, role, org unit code) rows; the
+    default is one account per role for a central node.
 
     A password missing from `passwords` (keyed by username) is generated. An
     account that already exists gets the new password and keeps its other
@@ -44,8 +48,8 @@ def create_demo_accounts(session: Session, passwords: dict[str, str] | None = No
     seeded (`theodoi init`).
     """
     passwords = passwords or {}
-    accounts: list[tuple[str, str, str, str]] = []
-    for username, full_name, role, org_unit_code in DEMO_ACCOUNTS:
+    created: list[tuple[str, str, str, str]] = []
+    for username, full_name, role, org_unit_code in accounts:
         password = passwords.get(username) or generate_password()
         user = find_user(session, username)
         if user is None:
@@ -55,5 +59,5 @@ def create_demo_accounts(session: Session, passwords: dict[str, str] | None = No
             set_password(session, user, password, actor=DEMO_ACTOR)
         grant_role(session, user, role, org_unit_by_code(session, org_unit_code),
                    actor=DEMO_ACTOR)
-        accounts.append((username, password, role, org_unit_code))
-    return accounts
+        created.append((username, password, role, org_unit_code))
+    return created
