@@ -41,8 +41,11 @@ def _register_blueprints(app: Flask) -> None:
     from node.federation.views import federation
     from node.local_tasks.api import api
     from node.local_tasks.views import views
+    from node.signatures.views import signatures, signatures_api
 
     app.register_blueprint(views)
     app.register_blueprint(auth)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(federation)
+    app.register_blueprint(signatures)
+    app.register_blueprint(signatures_api, url_prefix="/api/v1")

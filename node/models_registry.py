@@ -9,4 +9,5 @@ def import_all_models() -> None:
     import node.local_tasks.models  # noqa: F401
     import node.local_tasks.workflow.models  # noqa: F401
     import node.notifications.models  # noqa: F401
+    import node.signatures.models  # noqa: F401
     import node.scheduler.models  # noqa: F401

@@ -74,6 +74,25 @@ PROBLEM_TEXTS = {
     verify.UNREADABLE_SIGNATURE: _l("The signature data cannot be read."),
 }
 
+# Why an upload was rejected, by the `reason` of PdfRejectedError or
+# ConfidentialDocumentError. The error's own message adds the values.
+REJECTION_TEXTS = {
+    "not_pdf": _l("The file is not a PDF. Upload the signed PDF of the document."),
+    "wrong_type": _l("Only PDF files (.pdf) can be uploaded as the signed document."),
+    "empty": _l("The file is empty. Upload the signed PDF with its content."),
+    "too_large": _l("The file is larger than the node's upload limit. Send a smaller file or "
+                    "ask the administrator about the limit."),
+    "unreadable": _l("The PDF cannot be read: it is damaged or not a valid PDF. Ask the "
+                     "issuing office for the file as it was signed."),
+    "encrypted": _l("The PDF is encrypted or protected by a password, so its signatures "
+                    "cannot be checked. Ask the issuing office for the signed PDF without "
+                    "encryption."),
+    "missing": _l("Choose the signed PDF of the document, then upload it."),
+    "confidential": _l("Confidential and top-secret documents keep no content in the system, "
+                       "so their signed PDF is not uploaded here; it stays in the confidential "
+                       "archive."),
+}
+
 AUTHENTICATED = _l("Authenticated")
 NOT_AUTHENTICATED = _l("Not authenticated")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -314,12 +315,14 @@ def _report_signature(embedded, anchors: TrustAnchors, *, is_last: bool,  # noqa
 
 
 def verify_pdf(data: bytes, anchors: TrustAnchors, *, max_bytes: int,
-               node_certificate_sha256: str | None = None) -> VerificationReport:
+               node_certificate_sha256: str | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> VerificationReport:
     """Verify every signature of the PDF `data` against `anchors`.
 
     Raises PdfRejectedError when the file is too large, not a PDF, unreadable
     or encrypted. `node_certificate_sha256` marks the signatures made with
-    the node's own certificate.
+    the node's own certificate. `on_progress(checked, total)` is called
+    before the first signature and after each one.
     """
     reader = open_pdf(data, max_bytes=max_bytes)
     try:
@@ -328,11 +331,15 @@ def verify_pdf(data: bytes, anchors: TrustAnchors, *, max_bytes: int,
         raise PdfRejectedError(
             f"The signatures of the PDF cannot be read ({exc}); send the file as the issuing "
             "office signed it", reason="unreadable") from None
-    reports = tuple(
-        _report_signature(item, anchors, is_last=index == len(embedded) - 1,
-                          node_certificate_sha256=node_certificate_sha256)
-        for index, item in enumerate(embedded)
-    )
+    collected: list[SignatureReport] = []
+    for index, item in enumerate(embedded):
+        if on_progress is not None:
+            on_progress(index, len(embedded))
+        collected.append(_report_signature(item, anchors, is_last=index == len(embedded) - 1,
+                                           node_certificate_sha256=node_certificate_sha256))
+    if on_progress is not None:
+        on_progress(len(embedded), len(embedded))
+    reports = tuple(collected)
     if not reports:
         status = UNSIGNED
     else:
