@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from node.core.logging import configure_logging
     from node.core.web import init_db
     from node.local_tasks.calendar import load_calendar
+    from node.signatures.approvals import init_approval_signing
 
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_i18n(app)
     init_error_handlers(app)
     init_auth(app)
+    init_approval_signing(app)
     _register_blueprints(app)
     return app
 

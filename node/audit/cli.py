@@ -18,9 +18,14 @@ def audit() -> None:
 def audit_verify() -> None:
     """Check the hash chain of the audit log and exit 1 at the first broken entry."""
     from node.audit.service import verify
+    from node.core.cli_support import cli_settings
+    from node.signatures.approvals import check_approvals
+    from node.signatures.cli import print_approval_check
 
-    with open_session() as session:
+    settings = cli_settings()
+    with open_session(settings) as session:
         result = verify(session)
+        approvals = check_approvals(session, settings)
     if not result.ok:
         click.echo(f"Audit log broken at entry #{result.first_bad_sequence}: {result.reason}")
         sys.exit(1)
@@ -30,6 +35,10 @@ def audit_verify() -> None:
         # Truncation at the end of the log only shows against a copy of this
         # hash kept outside the database.
         click.echo(f"Last entry hash: {result.last_hash}")
+    # The node's signatures on approval decisions are kept with the log.
+    print_approval_check(approvals)
+    if not approvals.ok:
+        sys.exit(1)
 
 
 def _parse_object(_context: click.Context, _parameter: click.Parameter,

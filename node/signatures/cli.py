@@ -162,3 +162,31 @@ def sign_make_demo_pdf(folder: Path) -> None:
     click.echo(f"Modified after signing: {folder / 'modified-sample.pdf'}")
     click.echo(f"Try: THEODOI_SIGNATURES_TRUST_DIR={trust} theodoi sign verify "
                f"{folder / 'signed-sample.pdf'}")
+
+
+def print_approval_check(result) -> None:  # noqa: ANN001
+    """Print the outcome of `approvals.check_approvals`, one line per problem."""
+    for item in result.problems:
+        fields = f" ({', '.join(item.changed_fields)})" if item.changed_fields else ""
+        click.echo(f"Approval at audit entry #{item.audit_sequence} ({item.action} "
+                   f"{item.object_type}:{item.object_id}): {item.problem}{fields}")
+    noun = "decision" if result.checked == 1 else "decisions"
+    if result.ok:
+        click.echo(f"Approval signatures intact: {result.checked} signed {noun}")
+    else:
+        click.echo(f"Approval signatures broken: {len(result.problems)} of {result.checked} "
+                   f"{noun}")
+
+
+@sign.command("check-approvals")
+def sign_check_approvals() -> None:
+    """Check the node's signature on every approval decision; exit 1 when one does not hold."""
+    from node.core.cli_support import open_session
+    from node.signatures.approvals import check_approvals
+
+    settings = cli_settings()
+    with open_session(settings) as session:
+        result = check_approvals(session, settings)
+    print_approval_check(result)
+    if not result.ok:
+        sys.exit(1)
