@@ -268,6 +268,7 @@ def serve(host: str, port: int, workers: int) -> None:
 def _register_optional_commands() -> None:
     from node.audit.cli import audit
     from node.auth.cli import user
+    from node.dashboard.cli import dashboard
     from node.demo import demo
     from node.federation.cli import federation
     from node.local_tasks.calendar_cli import calendar
@@ -277,6 +278,7 @@ def _register_optional_commands() -> None:
 
     main.add_command(audit)
     main.add_command(calendar)
+    main.add_command(dashboard)
     main.add_command(import_command)
     main.add_command(demo)
     main.add_command(federation)

@@ -4,6 +4,7 @@
 def import_all_models() -> None:
     import node.audit.models  # noqa: F401
     import node.auth.models  # noqa: F401
+    import node.dashboard.counters  # noqa: F401 - models and the counter upkeep on flush
     import node.federation.models  # noqa: F401
     import node.local_tasks.assessment.models  # noqa: F401
     import node.local_tasks.models  # noqa: F401

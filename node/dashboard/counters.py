@@ -1,0 +1,553 @@
+"""Task counters per dashboard dimension, kept up to date in the transaction that changes tasks.
+
+A completion level depends on the instant it is computed for: a task becomes
+overdue without any write. So each task is counted at its *counted level*:
+its level with open tasks judged overdue or not against a stored horizon
+instant instead of now, and completed tasks counted as completed whatever
+their completion instant. That level is the level as of now for every task
+but two small groups, which the read path finds with two indexed range
+queries and moves to their real level:
+
+- open tasks whose deadline lies between the horizon and now (overdue now,
+  counted as not overdue);
+- completed tasks whose completion instant is after now (still in progress
+  as of now, counted as completed).
+
+The horizon is the start of a day in Vietnam. It moves forward once a day,
+on the first read of the day, by recounting only the open tasks whose
+deadline falls between the old and the new horizon. That read also stores
+the day's snapshot of the level counts, for the trend chart.
+
+Upkeep: a `before_flush` listener on every `Session` collects the tasks a
+flush touches (tasks, their agency roles, classifications) and counts their
+contribution from the database before the flush; an `after_flush` listener
+counts it again and adds the difference to the counters, in the same
+transaction. Both counts come from the same query as a full recount, so the
+upkeep cannot disagree with it. Writes that bypass the ORM (raw SQL, bulk
+COPY in `bench/generate.py`) must call `rebuild` afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, attributes
+
+from node.core.db import utcnow
+from node.core.timezone import VN_TZ
+from node.dashboard.models import DashboardCounter, DashboardDailySnapshot, DashboardState
+from node.local_tasks import completion
+from node.local_tasks.models import (
+    Document,
+    OrgUnit,
+    Task,
+    TaskAgency,
+    TaskClassification,
+)
+
+logger = logging.getLogger(__name__)
+
+STATE_ID = 1
+
+IN_PROGRESS = "in_progress"
+NOT_STARTED = "not_started"
+OPEN_STATES = (IN_PROGRESS, NOT_STARTED)
+
+DIMENSIONS = ("all", "document", "lead", "province", "classification", "confidentiality",
+              "completed_month")
+PROVINCIAL_KIND = "provincial_party_committee"
+
+# Task attributes whose change can move a task between counters.
+COUNTED_ATTRIBUTES = ("reported_state", "deadline_at", "completed_at", "document_id",
+                      "confidentiality", "classifications")
+# Task ids per query when counting the contribution of many tasks.
+ID_CHUNK = 5000
+
+Key = tuple[str, str, str]  # dimension, member, counted level
+
+
+# The counted level, in SQL and in Python -----------------------------------------
+
+
+def counted_level_expr(horizon: datetime) -> ColumnElement[str]:
+    """Build the SQL expression of a task's counted level with the deadlines judged at `horizon`."""
+    horizon_value = literal(horizon, type_=Task.__table__.c.deadline_at.type)
+    due_before_horizon = Task.deadline_at < horizon_value
+    return case(
+        (and_(Task.reported_state == "completed",
+              or_(Task.deadline_at.is_(None), Task.completed_at <= Task.deadline_at)),
+         completion.COMPLETED_ON_TIME),
+        (Task.reported_state == "completed", completion.COMPLETED_LATE),
+        (Task.reported_state == "ended_not_completed", completion.IMPLEMENTED_NOT_COMPLETED),
+        (Task.reported_state == "will_not_carry_out", completion.NOT_STARTED_OVERDUE),
+        (and_(Task.reported_state == IN_PROGRESS, due_before_horizon),
+         completion.IN_PROGRESS_OVERDUE),
+        (Task.reported_state == IN_PROGRESS, completion.IN_PROGRESS_ON_TIME),
+        (due_before_horizon, completion.NOT_STARTED_OVERDUE),
+        else_=completion.NOT_STARTED_ON_TIME,
+    )
+
+
+def counted_level_of(reported_state: str, deadline_at: datetime | None,
+                     completed_at: datetime | None, horizon: datetime) -> str:
+    """Return a task's counted level; the Python twin of `counted_level_expr`."""
+    if reported_state == "completed":
+        on_time = deadline_at is None or (completed_at is not None and completed_at <= deadline_at)
+        return completion.COMPLETED_ON_TIME if on_time else completion.COMPLETED_LATE
+    if reported_state == "ended_not_completed":
+        return completion.IMPLEMENTED_NOT_COMPLETED
+    if reported_state == "will_not_carry_out":
+        return completion.NOT_STARTED_OVERDUE
+    overdue = deadline_at is not None and deadline_at < horizon
+    if reported_state == IN_PROGRESS:
+        return completion.IN_PROGRESS_OVERDUE if overdue else completion.IN_PROGRESS_ON_TIME
+    return completion.NOT_STARTED_OVERDUE if overdue else completion.NOT_STARTED_ON_TIME
+
+
+def _completed_month_expr(dialect_name: str) -> ColumnElement[str]:
+    # Vietnam has kept UTC+7 without daylight saving time since 1975, so a
+    # fixed offset gives the local month on SQLite, which has no time zones.
+    if dialect_name == "postgresql":
+        return func.to_char(func.timezone("Asia/Ho_Chi_Minh", Task.completed_at), "YYYY-MM")
+    return func.strftime("%Y-%m", Task.completed_at, "+7 hours")
+
+
+def _province_units():  # noqa: ANN202
+    """Return a recursive CTE pairing every unit under a provincial committee with that committee."""
+    provinces = (select(OrgUnit.id.label("unit_id"), OrgUnit.id.label("province_id"))
+                 .where(OrgUnit.kind == PROVINCIAL_KIND, OrgUnit.gso_code.is_not(None))
+                 .cte("province_units", recursive=True))
+    return provinces.union_all(
+        select(OrgUnit.id, provinces.c.province_id)
+        .join(provinces, OrgUnit.parent_id == provinces.c.unit_id))
+
+
+def dimension_query(session: Session, dimension: str, *, horizon: datetime,
+                    condition: ColumnElement[bool] | None = None, at: datetime | None = None):  # noqa: ANN201
+    """Build the grouped count of one dimension over the tasks matching `condition`.
+
+    Rows are (member, counted level, [level as of `at`,] count).
+    """
+    count = func.count()
+    if dimension == "all":
+        member: ColumnElement[str] = literal("", String)
+        query = select(member).select_from(Task)
+    elif dimension == "document":
+        member = cast(Task.document_id, String)
+        query = select(member).select_from(Task)
+    elif dimension == "lead":
+        member = cast(TaskAgency.org_unit_id, String)
+        query = select(member).select_from(Task).join(
+            TaskAgency, and_(TaskAgency.task_id == Task.id, TaskAgency.role == "lead"))
+    elif dimension == "province":
+        # Tasks led by several units of one province count once for it.
+        provinces = _province_units()
+        member = cast(provinces.c.province_id, String)
+        count = func.count(Task.id.distinct())
+        query = (select(member).select_from(Task)
+                 .join(TaskAgency, and_(TaskAgency.task_id == Task.id, TaskAgency.role == "lead"))
+                 .join(provinces, provinces.c.unit_id == TaskAgency.org_unit_id))
+    elif dimension == "classification":
+        member = cast(TaskClassification.value_id, String)
+        query = select(member).select_from(Task).join(
+            TaskClassification, TaskClassification.task_id == Task.id)
+    elif dimension == "confidentiality":
+        member = Task.confidentiality
+        query = select(member).select_from(Task)
+    elif dimension == "completed_month":
+        member = _completed_month_expr(session.get_bind().dialect.name)
+        query = select(member).select_from(Task).where(Task.reported_state == "completed")
+    else:
+        raise ValueError(f"unknown dashboard dimension {dimension!r}; known: {DIMENSIONS}")
+    columns = [counted_level_expr(horizon)]
+    if at is not None:
+        columns.append(completion.completion_level_expr(at))
+    query = query.add_columns(*columns, count)
+    if condition is not None:
+        query = query.where(condition)
+    return query.group_by(member, *columns)
+
+
+def count_contributions(session: Session, *, horizon: datetime,
+                        condition: ColumnElement[bool] | None = None) -> Counter[Key]:
+    """Count the tasks matching `condition` per counter key, over every dimension."""
+    totals: Counter[Key] = Counter()
+    for dimension in DIMENSIONS:
+        query = dimension_query(session, dimension, horizon=horizon, condition=condition)
+        for member, level, count in session.execute(query):
+            totals[(dimension, member, level)] += count
+    return totals
+
+
+def _contributions_of(session: Session, task_ids: Iterable[int], horizon: datetime) -> Counter[Key]:
+    totals: Counter[Key] = Counter()
+    for chunk in id_chunks(sorted(set(task_ids))):
+        totals.update(count_contributions(session, horizon=horizon,
+                                          condition=Task.id.in_(chunk)))
+    return totals
+
+
+# Writing the counters ----------------------------------------------------------
+
+
+def _upsert(session: Session):  # noqa: ANN202
+    table = DashboardCounter.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=["dimension", "member", "level"],
+        set_={"task_count": table.c.task_count + insert.excluded.task_count})
+
+
+def apply_delta(session: Session, delta: Counter[Key] | dict[Key, int]) -> None:
+    """Add `delta` to the counters and drop the rows that reach zero."""
+    changes = sorted((key, value) for key, value in delta.items() if value)
+    if not changes:
+        return
+    table = DashboardCounter.__table__
+    connection = session.connection()
+    # Sorted keys: concurrent writers lock counter rows in the same order.
+    connection.execute(_upsert(session), [
+        {"dimension": key[0], "member": key[1], "level": key[2], "task_count": value}
+        for key, value in changes])
+    emptied = [key for key, value in changes if value < 0]
+    if emptied:
+        connection.execute(
+            delete(table).where(
+                table.c.dimension == _bind("dimension"), table.c.member == _bind("member"),
+                table.c.level == _bind("level"), table.c.task_count == 0),
+            [{"k_dimension": key[0], "k_member": key[1], "k_level": key[2]} for key in emptied])
+
+
+def _bind(name: str):  # noqa: ANN202
+    return bindparam(f"k_{name}")
+
+
+def day_start(instant: datetime) -> datetime:
+    """Return the start of the Vietnam day that contains `instant`."""
+    local_day = instant.astimezone(VN_TZ).date()
+    return datetime.combine(local_day, time(0), tzinfo=VN_TZ)
+
+
+def _lock_state(session: Session) -> dict | None:
+    """Bump the change count, locking the state row until commit; return the row."""
+    table = DashboardState.__table__
+    connection = session.connection()
+    connection.execute(update(table).where(table.c.id == STATE_ID)
+                       .values(change_count=table.c.change_count + 1))
+    row = connection.execute(select(table).where(table.c.id == STATE_ID)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def read_state(session: Session) -> dict | None:
+    """Return the dashboard state row as a mapping, without locking it."""
+    table = DashboardState.__table__
+    row = session.connection().execute(
+        select(table).where(table.c.id == STATE_ID)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def rebuild(session: Session, *, now: datetime | None = None) -> Counter[Key]:
+    """Replace every counter with a full recount; return the new counts."""
+    now = now or utcnow()
+    state = _lock_state(session)
+    if state is None:
+        raise RuntimeError("the dashboard_state row is missing; run `theodoi init` to migrate")
+    horizon = day_start(now)
+    totals = count_contributions(session, horizon=horizon)
+    connection = session.connection()
+    connection.execute(delete(DashboardCounter.__table__))
+    apply_delta(session, totals)
+    table = DashboardState.__table__
+    connection.execute(update(table).where(table.c.id == STATE_ID).values(
+        is_built=True, horizon_at=horizon, rebuilt_at=now))
+    logger.info("dashboard counters rebuilt",
+                extra={"rows": len(totals), "horizon_at": horizon.isoformat()})
+    return totals
+
+
+def stored_counters(session: Session) -> Counter[Key]:
+    """Return the counters as stored."""
+    rows = session.execute(select(DashboardCounter.dimension, DashboardCounter.member,
+                                  DashboardCounter.level, DashboardCounter.task_count))
+    return Counter({(dimension, member, level): count
+                    for dimension, member, level, count in rows if count})
+
+
+def compare_with_recount(session: Session) -> list[tuple[Key, int, int]]:
+    """Return (key, stored, recounted) for each counter that differs from a full recount."""
+    state = read_state(session)
+    if state is None or not state["is_built"]:
+        raise RuntimeError("the dashboard counters are not built yet; run "
+                           "`theodoi dashboard recount` first")
+    recounted = count_contributions(session, horizon=state["horizon_at"])
+    stored = stored_counters(session)
+    keys = sorted(set(recounted) | set(stored))
+    return [(key, stored[key], recounted[key]) for key in keys if stored[key] != recounted[key]]
+
+
+def ensure_current(session: Session, *, now: datetime) -> dict:
+    """Build the counters if needed, move the horizon to today and take today's snapshot.
+
+    Returns the state row. Does nothing but read when all three are current.
+    """
+    state = read_state(session)
+    if state is None:
+        raise RuntimeError("the dashboard_state row is missing; run `theodoi init` to migrate")
+    today = now.astimezone(VN_TZ).date()
+    if (state["is_built"] and state["horizon_at"] == day_start(now)
+            and session.get(DashboardDailySnapshot, today) is not None):
+        return state
+    state = _lock_state(session) or state
+    if not state["is_built"]:
+        rebuild(session, now=now)
+    elif state["horizon_at"] != day_start(now):
+        _move_horizon(session, state["horizon_at"], day_start(now))
+    state = read_state(session) or state
+    if session.get(DashboardDailySnapshot, today) is None:
+        from node.dashboard.figures import level_totals
+
+        session.add(DashboardDailySnapshot(day_on=today, taken_at=now,
+                                           level_counts=level_totals(session, now=now,
+                                                                     horizon=state["horizon_at"])))
+        session.flush()
+    return state
+
+
+def _move_horizon(session: Session, old: datetime, new: datetime) -> None:
+    """Move the horizon from `old` to `new`, recounting the open tasks due between them.
+
+    The horizon moves backwards only when the clock does (a test clock, or a
+    corrected server clock).
+    """
+    moving = and_(Task.reported_state.in_(OPEN_STATES), Task.deadline_at >= min(old, new),
+                  Task.deadline_at < max(old, new))
+    before = count_contributions(session, horizon=old, condition=moving)
+    after = count_contributions(session, horizon=new, condition=moving)
+    delta = Counter(after)
+    delta.subtract(before)
+    apply_delta(session, delta)
+    table = DashboardState.__table__
+    session.connection().execute(update(table).where(table.c.id == STATE_ID)
+                                 .values(horizon_at=new))
+    logger.info("dashboard horizon moved",
+                extra={"from": old.isoformat(), "to": new.isoformat(), "keys": len(delta)})
+
+
+def unsettled_task_ids(session: Session, *, horizon: datetime, now: datetime) -> list[int]:
+    """Return the ids of the tasks whose level the counters do not know as of `now`.
+
+    Each query filters on one indexed range only: with the reported state in
+    the WHERE clause as well, SQLite chose the index on the state and read
+    half the table. The state is checked here instead, and a completion
+    instant implies the completed state (a check constraint of `tasks`).
+    """
+    column_type = Task.__table__.c.deadline_at.type
+    horizon_value = literal(horizon, type_=column_type)
+    now_value = literal(now, type_=column_type)
+    due_since_horizon = select(Task.id, Task.reported_state).where(
+        Task.deadline_at >= horizon_value, Task.deadline_at < now_value)
+    completed_later = select(Task.id).where(Task.completed_at > now_value)
+    ids = {task_id for task_id, state in session.execute(due_since_horizon)
+           if state in OPEN_STATES}
+    ids.update(session.scalars(completed_later))
+    return sorted(ids)
+
+
+def id_chunks(ids: list[int]) -> list[list[int]]:
+    """Split `ids` into lists of at most ID_CHUNK, to keep each IN list short."""
+    return [ids[start:start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK)]
+
+
+@dataclass(frozen=True)
+class UnsettledTask:
+    """A task the counters count at one level while it is at another as of now."""
+
+    counted_level: str
+    level: str
+    # The members it counts for, per dimension.
+    members: dict[str, list[str]]
+
+
+def unsettled_tasks(session: Session, *, horizon: datetime, now: datetime) -> list[UnsettledTask]:
+    """Return the tasks whose counted level differs from their level as of `now`.
+
+    Usually none or a few, so their levels are computed in Python with the
+    rule of `node.local_tasks.completion`.
+    """
+    result: list[UnsettledTask] = []
+    for chunk in id_chunks(unsettled_task_ids(session, horizon=horizon, now=now)):
+        leads: dict[int, list[int]] = defaultdict(list)
+        for task_id, unit_id in session.execute(
+                select(TaskAgency.task_id, TaskAgency.org_unit_id)
+                .where(TaskAgency.task_id.in_(chunk), TaskAgency.role == "lead")):
+            leads[task_id].append(unit_id)
+        values: dict[int, list[str]] = defaultdict(list)
+        for task_id, value_id in session.execute(
+                select(TaskClassification.task_id, TaskClassification.value_id)
+                .where(TaskClassification.task_id.in_(chunk))):
+            values[task_id].append(str(value_id))
+        province_of = _provinces_of(session, {unit for units in leads.values() for unit in units})
+        for task in session.execute(
+                select(Task.id, Task.reported_state, Task.deadline_at, Task.completed_at,
+                       Task.document_id, Task.confidentiality).where(Task.id.in_(chunk))):
+            month = ([task.completed_at.astimezone(VN_TZ).strftime("%Y-%m")]
+                     if task.reported_state == "completed" else [])
+            members = {
+                "all": [""], "document": [str(task.document_id)],
+                "lead": [str(unit) for unit in leads[task.id]],
+                "province": sorted({str(province_of[unit]) for unit in leads[task.id]
+                                    if unit in province_of}),
+                "classification": values[task.id], "confidentiality": [task.confidentiality],
+                "completed_month": month,
+            }
+            counted = counted_level_of(task.reported_state, task.deadline_at, task.completed_at,
+                                       horizon)
+            level = completion.completion_level(
+                reported_state=task.reported_state, deadline_at=task.deadline_at,
+                completed_at=task.completed_at, at=now)
+            result.append(UnsettledTask(counted_level=counted, level=level, members=members))
+    return result
+
+
+def _provinces_of(session: Session, unit_ids: set[int]) -> dict[int, int]:
+    """Return the provincial committee of each of `unit_ids` that lies under one."""
+    if not unit_ids:
+        return {}
+    provinces = _province_units()
+    return dict(session.execute(select(provinces.c.unit_id, provinces.c.province_id)
+                                .where(provinces.c.unit_id.in_(sorted(unit_ids)))).all())
+
+
+# Upkeep on flush ----------------------------------------------------------------
+
+_PENDING = "theodoi_dashboard_pending"
+
+
+def _changed(obj: object, names: Iterable[str]) -> bool:
+    state = attributes.instance_state(obj)
+    return any(state.attrs[name].history.has_changes() for name in names
+               if name in state.attrs)
+
+
+def _touched_task_ids(session: Session) -> tuple[set[int], list[Task]]:
+    """Return the ids of stored tasks this flush may recount, and the new Task objects."""
+    ids: set[int] = set()
+    new_tasks: list[Task] = []
+    for obj in session.new:
+        if isinstance(obj, Task):
+            new_tasks.append(obj)
+        elif isinstance(obj, (TaskAgency, TaskClassification)):
+            task = getattr(obj, "task", None)
+            if task is not None and task.id is None:
+                continue  # a new task, counted after the flush
+            task_id = task.id if task is not None else obj.task_id
+            if task_id is not None:
+                ids.add(task_id)
+    for obj in session.dirty:
+        if isinstance(obj, Task) and obj.id is not None and _changed(obj, COUNTED_ATTRIBUTES):
+            ids.add(obj.id)
+        elif isinstance(obj, TaskAgency) and _changed(obj, ("task_id", "org_unit_id", "role")):
+            history = attributes.instance_state(obj).attrs["task_id"].history
+            ids.update(value for value in [obj.task_id, *history.deleted] if value is not None)
+    for obj in session.deleted:
+        if isinstance(obj, (Task,)):
+            ids.add(obj.id)
+        elif isinstance(obj, (TaskAgency, TaskClassification)) and obj.task_id is not None:
+            ids.add(obj.task_id)
+        elif isinstance(obj, Document):
+            ids.update(session.scalars(select(Task.id).where(Task.document_id == obj.id)))
+    return ids, new_tasks
+
+
+@event.listens_for(Session, "before_flush")
+def _count_before_flush(session: Session, flush_context, instances) -> None:  # noqa: ANN001
+    ids, new_tasks = _touched_task_ids(session)
+    if not ids and not new_tasks:
+        return
+    if not _has_state_table(session):
+        return
+    state = _lock_state(session)
+    if state is None or not state["is_built"]:
+        # Not built yet: the first read builds them from a full recount.
+        return
+    before = _contributions_of(session, ids, state["horizon_at"]) if ids else Counter()
+    session.info[_PENDING] = (ids, new_tasks, before, state["horizon_at"])
+
+
+@event.listens_for(Session, "after_flush")
+def _count_after_flush(session: Session, flush_context) -> None:  # noqa: ANN001
+    pending = session.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    ids, new_tasks, before, horizon = pending
+    ids = set(ids) | {task.id for task in new_tasks if task.id is not None}
+    after = _contributions_of(session, ids, horizon)
+    delta = Counter(after)
+    delta.subtract(before)
+    apply_delta(session, delta)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+_STATE_TABLE_PRESENT: dict[str, bool] = {}
+
+
+def _has_state_table(session: Session) -> bool:
+    """Return whether the database has the dashboard tables (not before their migration)."""
+    bind = session.get_bind()
+    key = str(bind.url) if hasattr(bind, "url") else repr(bind)
+    present = _STATE_TABLE_PRESENT.get(key)
+    if present is None:
+        from sqlalchemy import inspect
+
+        present = inspect(session.connection()).has_table(DashboardState.__tablename__)
+        if present:
+            # Only a positive answer is kept: a database may be migrated later.
+            _STATE_TABLE_PRESENT[key] = True
+    return present
+
+
+def local_day(instant: datetime) -> date:
+    return instant.astimezone(VN_TZ).date()
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def previous_months(day: date, count: int) -> list[str]:
+    """Return the `count` months up to the month of `day`, oldest first, as YYYY-MM."""
+    months: list[str] = []
+    current = month_start(day)
+    for _ in range(count):
+        months.append(current.strftime("%Y-%m"))
+        current = month_start(current - timedelta(days=1))
+    return list(reversed(months))
+
+
+__all__ = ["DIMENSIONS", "rebuild", "compare_with_recount", "ensure_current", "apply_delta",
+           "count_contributions", "dimension_query", "unsettled_tasks"]

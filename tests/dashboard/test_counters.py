@@ -1,0 +1,118 @@
+"""Dashboard counters kept up to date by the flush listener equal a full recount.
+
+Each test changes tasks through the services (documents, import, workflow
+steps, edits, deletions) and then compares the stored counters with a recount
+from the tasks, and the levels they give with the plain GROUP BY of
+`node.local_tasks.queries.count_by_level`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from node.dashboard import counters
+from node.dashboard.figures import counted_levels
+from node.local_tasks.importer.importer import import_file
+from node.local_tasks.models import ClassificationValue, Task
+from node.local_tasks.queries import count_by_level, count_by_agency
+from node.local_tasks.service import find_org_unit
+from node.local_tasks.workflow import approve_update, decide_objection, submit_update
+from tests.local_tasks.test_workflow import (
+    OTHER_AGENCY,
+    holiday_objection,
+    make_task,
+    received_task,
+    vn,
+)
+
+# The instant the levels are compared at: after every deadline the tests set in
+# the first half of 2026, before those at the end of the year.
+NOW = vn(2026, 7, 10, 9)
+
+
+def assert_counters_equal_recount(session) -> None:  # noqa: ANN001
+    session.flush()
+    assert counters.compare_with_recount(session) == []
+
+
+def assert_levels_match_group_by(session) -> None:  # noqa: ANN001
+    horizon = counters.read_state(session)["horizon_at"]
+    counted = counted_levels(session, "all", now=NOW, horizon=horizon).get("", {})
+    plain = count_by_level(session, at=NOW)
+    assert {level: count for level, count in counted.items() if count} == \
+        {level: count for level, count in plain.items() if count}
+    by_agency = counted_levels(session, "lead", now=NOW, horizon=horizon)
+    plain_agencies = {str(row["org_unit"].id): {k: v for k, v in row["counts"].items() if v}
+                      for row in count_by_agency(session, at=NOW, role="lead")}
+    assert {unit: {k: v for k, v in counts.items() if v}
+            for unit, counts in by_agency.items() if any(counts.values())} == plain_agencies
+
+
+def test_counters_follow_workflow_steps(session, calendar):
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    first = make_task(session, calendar, deadline_on=date(2026, 6, 30))
+    second = received_task(session, calendar, transferred_at=vn(2026, 3, 3, 9),
+                           received_at=vn(2026, 3, 3, 10), deadline_on=date(2026, 4, 15))
+    assert_counters_equal_recount(session)
+
+    update = submit_update(session, second, at=vn(2026, 4, 20, 9), actor="bo.canbo",
+                           reported_state="completed", progress_percent=100,
+                           results="Đã ban hành kế hoạch")
+    approve_update(session, update, at=vn(2026, 4, 20, 10), actor="bo.lanhdao")
+    assert second.reported_state == "completed"
+    assert_counters_equal_recount(session)
+
+    objection = holiday_objection(session, calendar)
+    decide_objection(session, objection, at=vn(2026, 5, 4, 9), actor="vptw.xuly", accept=True,
+                     reason="Chuyển cho cơ quan đúng chức năng",
+                     reassign_to=find_org_unit(session, OTHER_AGENCY))
+    assert_counters_equal_recount(session)
+
+    first.classifications.append(session.scalars(
+        select(ClassificationValue).where(ClassificationValue.code == "key")).first())
+    first.confidentiality = "regular"
+    first.deadline_at = vn(2026, 7, 1, 17)
+    assert_counters_equal_recount(session)
+
+    session.delete(first)
+    assert_counters_equal_recount(session)
+    assert_levels_match_group_by(session)
+
+
+def test_counters_follow_import_and_horizon(session, calendar, examples_dir):
+    counters.rebuild(session, now=vn(2025, 12, 1))
+    import_file(session, examples_dir / "tasks_real_documents.csv", create_agencies=True)
+    assert_counters_equal_recount(session)
+
+    # Move the horizon past many deadlines, as on the first read of a later day.
+    counters.ensure_current(session, now=NOW)
+    assert counters.read_state(session)["horizon_at"] == counters.day_start(NOW)
+    assert_counters_equal_recount(session)
+    assert_levels_match_group_by(session)
+
+    tasks = session.scalars(select(Task).order_by(Task.id).limit(40)).all()
+    for index, task in enumerate(tasks):
+        if index % 3 == 0:
+            task.reported_state = "completed"
+            task.completed_at = vn(2026, 7, 10, 12)  # after NOW: still in progress at NOW
+        elif index % 3 == 1:
+            task.reported_state = "in_progress"
+            task.deadline_at = vn(2026, 7, 10, 8)  # due earlier on the day of NOW
+    assert_counters_equal_recount(session)
+    assert_levels_match_group_by(session)
+
+
+def test_rebuild_replaces_wrong_counters(session, calendar):
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    make_task(session, calendar)
+    session.flush()
+    counters.apply_delta(session, {("all", "", "not_started_on_time"): 5})
+
+    differences = counters.compare_with_recount(session)
+
+    # The new task is due on 30/06/2026, after the horizon of 01/03: not started, on time.
+    assert differences == [(("all", "", "not_started_on_time"), 6, 1)]
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    assert counters.compare_with_recount(session) == []
