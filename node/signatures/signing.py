@@ -43,6 +43,10 @@ CERTIFICATE_FILE = "signing_certificate.pem"
 PRIVATE_KEY_MODE = 0o600
 PASSWORD_ENV = "THEODOI_SIGNING_PASSWORD"
 CERTIFICATE_YEARS = 5
+# RFC 5280 bounds commonName and organizationName at 64, and the cryptography
+# package checks commonName in UTF-8 bytes. "Đảng bộ thành phố Hồ Chí Minh
+# (Thành ủy Hồ Chí Minh)" is 52 characters but 69 bytes.
+NAME_ATTRIBUTE_MAX_BYTES = 64
 # Each signature gets its own field, so a signed PDF can be signed again.
 SIGNATURE_FIELD_PREFIX = "TheodoiNodeSignature"
 # Bottom right of the last page, in PDF points (1/72 inch): 240 x 70 on an A4 page.
@@ -89,8 +93,14 @@ def certificate_path(settings: Settings) -> Path:
     return settings.instance_path / CERTIFICATE_FILE
 
 
+def _fit_name_attribute(value: str) -> str:
+    """Cut `value` to NAME_ATTRIBUTE_MAX_BYTES bytes of UTF-8 without splitting a character."""
+    return value.encode("utf-8")[:NAME_ATTRIBUTE_MAX_BYTES].decode("utf-8", "ignore").rstrip()
+
+
 def _self_signed_certificate(key: ec.EllipticCurvePrivateKey, org_unit_name: str,
                              node_id: str) -> x509.Certificate:
+    org_unit_name = _fit_name_attribute(org_unit_name)
     name = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, org_unit_name),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_unit_name),
