@@ -55,6 +55,9 @@ STAMP_BOX = (330, 36, 570, 106)
 # fonts-dejavu-core package installs it; without it the block is written
 # without diacritics in the PDF standard font Helvetica.
 STAMP_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+STAMP_FONT_SIZE = 9
+# Glyph space units per em in PDF (ISO 32000-1, 9.2.4).
+PDF_GLYPH_UNITS = 1000
 
 
 class SigningKeyError(DomainError):
@@ -224,15 +227,40 @@ def _pyhanko_signer(identity: SigningIdentity) -> signers.SimpleSigner:
     )
 
 
+class _ThousandthsGlyphAccumulator(GlyphAccumulator):
+    """Works in units of 1/1000 em, the unit of glyph widths and TJ offsets in PDF.
+
+    pyHanko 0.38 writes a TrueType font's widths in the font's own units,
+    2048 per em for DejaVu Sans, where PDF expects 1000, which spreads the
+    letters of the signature block apart. Shaping at a scale of 1000 and
+    scaling the widths keeps every number in PDF units.
+    """
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self._font_units_per_em = self.units_per_em
+        self.units_per_em = PDF_GLYPH_UNITS
+        self.hb_font.scale = (PDF_GLYPH_UNITS, PDF_GLYPH_UNITS)
+
+    def _get_cid_and_width(self, glyph_id: int) -> tuple[int, int]:
+        cached = self._glyphs.get(glyph_id)
+        if cached is not None:
+            return cached
+        cid, width = super()._get_cid_and_width(glyph_id)
+        scaled = (cid, round(width * PDF_GLYPH_UNITS / self._font_units_per_em))
+        self._glyphs[glyph_id] = scaled
+        return scaled
+
+
 class _InMemoryFontFactory(GlyphAccumulatorFactory):
     """Reads the font file into memory, where pyHanko's factory leaves the file open."""
 
     def create_font_engine(self, writer, obj_stream=None):  # noqa: ANN001, ANN201
         if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
             obj_stream = writer.prepare_object_stream()
-        return GlyphAccumulator(writer=writer,
-                                font_handle=io.BytesIO(Path(self.font_file).read_bytes()),
-                                font_size=self.font_size, obj_stream=obj_stream)
+        return _ThousandthsGlyphAccumulator(
+            writer=writer, font_handle=io.BytesIO(Path(self.font_file).read_bytes()),
+            font_size=self.font_size, obj_stream=obj_stream)
 
 
 def _ascii_fold(text: str) -> str:
@@ -243,10 +271,11 @@ def _ascii_fold(text: str) -> str:
 def _stamp_style(office: str, signed_at: datetime) -> tuple[TextStampStyle, dict]:
     date_text = signed_at.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
     if STAMP_FONT.is_file():
-        text_style = TextBoxStyle(font=_InMemoryFontFactory(str(STAMP_FONT)), font_size=9)
+        text_style = TextBoxStyle(font=_InMemoryFontFactory(str(STAMP_FONT), font_size=STAMP_FONT_SIZE),
+                                  font_size=STAMP_FONT_SIZE)
         template = "Ký số bởi: %(office)s\nNgày ký: %(date)s (giờ Việt Nam)"
     else:
-        text_style = TextBoxStyle(font_size=9)
+        text_style = TextBoxStyle(font_size=STAMP_FONT_SIZE)
         template = "Ky so boi: %(office)s\nNgay ky: %(date)s (gio Viet Nam)"
         office = _ascii_fold(office)
     style = TextStampStyle(stamp_text=template, text_box_style=text_style, border_width=1)

@@ -148,3 +148,32 @@ def test_missing_key_asks_for_init(tmp_path: Path) -> None:
         load_signing_identity(Settings(instance_path=tmp_path / "empty"))
 
     assert "theodoi init" in caught.value.message
+
+
+def _stamp_fonts(signed: bytes) -> list:
+    reader = PdfFileReader(io.BytesIO(signed))
+    widget = reader.root["/Pages"]["/Kids"][0]["/Annots"][0].get_object()
+    appearance = widget["/AP"]["/N"]
+    fonts = []
+    for stream in (appearance, *appearance["/Resources"].get("/XObject", {}).values()):
+        resources = stream.get_object().get("/Resources", {})
+        fonts += [font.get_object() for font in resources.get("/Font", {}).values()]
+    return fonts
+
+
+def test_signature_block_widths_in_pdf_units(node_settings: Settings) -> None:
+    from node.signatures.signing import STAMP_FONT
+
+    signed = sign_pdf(make_pdf(["Bao cao"]), node_settings, reason="Báo cáo", location="Hà Nội")
+
+    fonts = _stamp_fonts(signed)
+    assert fonts, "the signature block has no font"
+    if STAMP_FONT.is_file():
+        descendant = fonts[0]["/DescendantFonts"][0].get_object()
+        widths = [value for item in descendant["/W"] if isinstance(item, list)
+                  for value in item]
+        # PDF glyph widths are thousandths of an em; no letter of DejaVu Sans
+        # in the block is wider than one em.
+        assert 0 < max(widths) <= 1000
+    else:
+        assert fonts[0]["/BaseFont"] == "/Helvetica"
