@@ -49,4 +49,16 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int = 2) ->
                            # No control socket under the home folder: the node keeps its
                            # files in its instance folder.
                            "control_socket_disable": True,
-                           "worker_exit": _worker_exit}).run()
+                           "worker_exit": _worker_exit,
+                           # Each worker runs a federation sender thread; a lease in
+                           # the database lets only one of them send at a time.
+                           "post_worker_init": _start_sender(settings)}).run()
+
+
+def _start_sender(settings: Settings):  # noqa: ANN202
+    def post_worker_init(_worker) -> None:  # noqa: ANN001
+        from node.federation.delivery import start_background_sender
+
+        start_background_sender(settings)
+
+    return post_worker_init

@@ -76,6 +76,14 @@ class Settings:
     signatures_pkcs12: Path | None = None
     # Signed PDFs larger than this many bytes are verified in a background thread.
     signatures_background_bytes: int = 2 * 1024 * 1024
+    # Exchange delivery ([federation] section): the first retry delay after a
+    # failed push, doubled per attempt up to the cap; how often the background
+    # sender pushes and pulls without being woken (0 turns it off); how long a
+    # peer's previous key stays valid after it rotates its key.
+    federation_retry_base_seconds: float = 30.0
+    federation_retry_max_seconds: float = 3600.0
+    federation_sync_interval_seconds: float = 60.0
+    federation_key_grace_hours: int = 72
 
     @property
     def effective_database_url(self) -> str:
@@ -152,6 +160,10 @@ _SIMPLE_FIELDS = {
     "signatures_trust_dir": Path,
     "signatures_pkcs12": Path,
     "signatures_background_bytes": int,
+    "federation_retry_base_seconds": float,
+    "federation_retry_max_seconds": float,
+    "federation_sync_interval_seconds": float,
+    "federation_key_grace_hours": int,
 }
 
 
@@ -217,6 +229,8 @@ def _convert(name: str, kind: type, value: object) -> object:
     try:
         if kind is int and isinstance(value, str):
             return int(value)
+        if kind is float and isinstance(value, bool):
+            raise TypeError("a boolean is not a number")
         return kind(value)
     except (TypeError, ValueError):
         raise SettingsError(
@@ -269,7 +283,28 @@ def load_settings(path: Path | str | None = None, environ: dict | None = None) -
         raise SettingsError(
             f"Setting default_locale: invalid value {settings.default_locale!r}; use vi or en"
         )
+    _check_federation(settings)
     return settings
+
+
+def _check_federation(settings: Settings) -> None:
+    if settings.federation_retry_base_seconds <= 0:
+        raise SettingsError(
+            "Setting federation.retry_base_seconds: invalid value "
+            f"{settings.federation_retry_base_seconds!r}; use a number of seconds above 0")
+    if settings.federation_retry_max_seconds < settings.federation_retry_base_seconds:
+        raise SettingsError(
+            "Setting federation.retry_max_seconds: invalid value "
+            f"{settings.federation_retry_max_seconds!r}; use at least "
+            f"federation.retry_base_seconds ({settings.federation_retry_base_seconds})")
+    if settings.federation_sync_interval_seconds < 0:
+        raise SettingsError(
+            "Setting federation.sync_interval_seconds: invalid value "
+            f"{settings.federation_sync_interval_seconds!r}; use 0 (off) or more seconds")
+    if settings.federation_key_grace_hours < 1:
+        raise SettingsError(
+            "Setting federation.key_grace_hours: invalid value "
+            f"{settings.federation_key_grace_hours!r}; use at least 1 hour")
 
 
 def replace(settings: Settings, **changes: object) -> Settings:

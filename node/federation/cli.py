@@ -72,28 +72,182 @@ def join(parent_url: str, token: str) -> None:
 
 @federation.command("links")
 def links() -> None:
-    """List the linked nodes with their last contact, backlog, sequence and last error."""
+    """List the linked nodes: last contact, backlog, failed, sequences, gaps and last error."""
     from node.federation.identity import fingerprint
-    from node.federation.models import Peer
-    from node.federation.service import last_sent_sequence, outbox_backlog, relation_of
+    from node.federation.links import link_overview
 
     settings = cli_settings()
     with open_session(settings) as session:
-        peers = session.scalars(select(Peer).order_by(Peer.level, Peer.node_id)).all()
-        backlog = outbox_backlog(session)
-        sent = last_sent_sequence(session)
-    if not peers:
+        overview = link_overview(session, settings)
+    if not overview:
         click.echo("No linked nodes. On a parent run `theodoi federation enrol-token`; on a "
                    "child run `theodoi federation join`.")
         return
     click.echo("node\trelation\torg_unit\tstatus\tlast_contact\tbacklog\tnext_expected_in"
-               "\tlast_queued_out\tlast_error\tkey_fingerprint")
-    for peer in peers:
+               "\tlast_queued_out\tlast_error\tkey_fingerprint\tfailed\tlast_delivered_out"
+               "\tgaps_in\tkey_rotation")
+    for link in overview:
+        peer = link.peer
         error = (peer.last_error or "-").replace("\n", " ")
-        click.echo(f"{peer.node_id}\t{relation_of(peer, settings)}\t{peer.org_unit_code}\t"
+        gaps = ",".join(f"{first}-{last}" if first != last else str(first)
+                        for first, last in link.gaps) or "-"
+        rotation = (f"sending (sequence {peer.key_rotation_sequence})"
+                    if peer.key_rotation_sequence is not None else "-")
+        click.echo(f"{peer.node_id}\t{link.relation}\t{peer.org_unit_code}\t"
                    f"{peer.status}\t{_instant(peer.last_contact_at)}\t"
-                   f"{backlog.get(peer.node_id, 0)}\t{peer.next_expected_sequence}\t"
-                   f"{sent.get(peer.node_id, 0)}\t{error}\t{fingerprint(peer.public_key)}")
+                   f"{link.backlog}\t{peer.next_expected_sequence}\t"
+                   f"{link.last_queued_sequence}\t{error}\t{fingerprint(peer.public_key)}\t"
+                   f"{link.failed}\t{link.last_delivered_sequence}\t{gaps}\t{rotation}")
+
+
+def _change_link(action: str, node_id: str) -> None:
+    from node.federation import links as link_admin
+
+    try:
+        with open_session() as session:
+            getattr(link_admin, action)(session, node_id)
+    except DomainError as exc:
+        _fail(exc.message)
+
+
+@federation.command("suspend")
+@click.argument("node_id")
+def suspend(node_id: str) -> None:
+    """Suspend the link with NODE_ID: its messages are rejected and quarantined."""
+    _change_link("suspend", node_id)
+    click.echo(f"Link with {node_id} suspended. Messages to it stay queued; its messages are "
+               "rejected with reason suspended_sender until `theodoi federation resume`.")
+
+
+@federation.command("resume")
+@click.argument("node_id")
+def resume(node_id: str) -> None:
+    """Resume the suspended link with NODE_ID."""
+    _change_link("resume", node_id)
+    click.echo(f"Link with {node_id} resumed.")
+
+
+@federation.command("retry")
+@click.argument("message_id", required=False)
+@click.option("--node", "node_id", help="Retry every failed message to this node.")
+@click.option("--all", "retry_all", is_flag=True, help="Retry every failed message.")
+def retry(message_id: str | None, node_id: str | None, retry_all: bool) -> None:
+    """Queue failed messages again: MESSAGE_ID, those of --node, or --all."""
+    from node.federation.links import retry_failed
+
+    if not (message_id or node_id or retry_all):
+        _fail("name a MESSAGE_ID, a node with --node NODE_ID, or use --all; "
+              "`theodoi federation links` counts the failed messages per node")
+    try:
+        with open_session() as session:
+            count = retry_failed(session, message_id=message_id, node_id=node_id)
+    except DomainError as exc:
+        _fail(exc.message)
+    click.echo(f"{count} failed messages queued again; `theodoi federation sync` sends them now.")
+
+
+@federation.command("rotate-key")
+def rotate_key_command() -> None:
+    """Create a new node key pair and announce it to every linked node.
+
+    Messages queued before the rotation are still delivered: until a peer has
+    the announcement they are signed with the former key, which peers accept
+    during the grace period (federation.key_grace_hours).
+    """
+    from node.federation.identity import fingerprint
+    from node.federation.links import install_new_key, rotate_key
+
+    settings = cli_settings()
+    try:
+        with open_session(settings) as session:
+            rotation, key = rotate_key(session, settings)
+    except DomainError as exc:
+        _fail(exc.message)
+    install_new_key(settings, key)
+    click.echo(f"New key {fingerprint(rotation.public_key)} announced to "
+               f"{len(rotation.announced_to)} linked nodes "
+               f"({', '.join(rotation.announced_to) or 'none'}); they accept the former key "
+               f"until {_instant(rotation.previous_key_valid_until)}.")
+
+
+@federation.command("quarantine")
+@click.option("--reason", help="Show only rejections with this reason, e.g. bad_signature.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+def quarantine(reason: str | None, limit: int) -> None:
+    """List rejected messages, newest first, with the reason and the explanation."""
+    from node.federation.links import check_reason, quarantined_messages
+
+    try:
+        check_reason(reason)
+    except DomainError as exc:
+        _fail(exc.message)
+    with open_session() as session:
+        rows = quarantined_messages(session, limit=limit, reason=reason)
+    if not rows:
+        click.echo("No quarantined messages.")
+        return
+    click.echo("received_at\treason\tsender\tmessage_id\tremote_address\tdetail")
+    for row in rows:
+        detail = row.detail.replace("\n", " ")
+        click.echo(f"{_instant(row.received_at)}\t{row.reason}\t{row.sender_node_id or '-'}\t"
+                   f"{row.message_id or '-'}\t{row.remote_address or '-'}\t{detail}")
+
+
+def _session_factory(settings):  # noqa: ANN001, ANN202
+    from node.core.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(settings.effective_database_url))
+
+
+def _print_stats(stats) -> None:  # noqa: ANN001
+    push, pull = stats.push, stats.pull
+    if push.busy:
+        click.echo("Another process of this node is sending now; nothing done.")
+        return
+    click.echo(f"Push: {push.delivered} delivered, {push.retry_later} to retry later, "
+               f"{push.rejected} rejected, {push.waiting} waiting.")
+    for error in push.errors[:5]:
+        click.echo(f"  {error}", err=True)
+    click.echo(f"Pull: {pull.received} received ({pull.applied} applied, {pull.duplicates} "
+               f"repeats, {pull.rejected} rejected) in {pull.requests} requests.")
+    if pull.error:
+        click.echo(f"  {pull.error}", err=True)
+
+
+@federation.command("sync")
+def sync() -> None:
+    """Push every due message and pull from the parent once; exit 1 if anything failed."""
+    from node.federation.delivery import catch_up
+
+    settings = cli_settings()
+    stats = catch_up(_session_factory(settings), settings)
+    _print_stats(stats)
+    if stats.push.retry_later or stats.push.rejected or (
+            stats.pull.error and "no parent" not in stats.pull.error):
+        sys.exit(1)
+
+
+@federation.command("run")
+@click.option("--interval", type=click.FloatRange(min=0.1),
+              help="Seconds between runs [default: federation.sync_interval_seconds].")
+def run(interval: float | None) -> None:
+    """Push and pull in a loop until interrupted (for a node not run by `theodoi serve`)."""
+    import time
+
+    from node.federation.delivery import catch_up
+
+    settings = cli_settings()
+    interval = interval or settings.federation_sync_interval_seconds or 60.0
+    factory = _session_factory(settings)
+    click.echo(f"Exchanging every {interval:g} s; stop with Ctrl+C.")
+    try:
+        while True:
+            stats = catch_up(factory, settings)
+            if stats.push.attempted or stats.pull.received or stats.pull.error:
+                _print_stats(stats)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
 
 
 @federation.command("export-log")

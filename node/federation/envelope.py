@@ -31,6 +31,7 @@ MESSAGE_TYPES = (
     "task_status",
     "aggregate_report",
     "ranking_publication",
+    "key_rotation",
 )
 # Chosen to hold a directive of several hundred tasks with full content; raise
 # it together with the web server's request limit if documents grow larger.

@@ -27,6 +27,8 @@ from node.federation.canonical import canonicalize, normalize_nfc
 logger = logging.getLogger(__name__)
 
 PRIVATE_KEY_FILE = "federation_ed25519_key.pem"
+# The key used before the last rotation, kept until every peer has the new one.
+PREVIOUS_PRIVATE_KEY_FILE = "federation_ed25519_key.previous.pem"
 PRIVATE_KEY_MODE = 0o600
 
 
@@ -85,6 +87,45 @@ def load_private_key(settings: Settings) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise NodeKeyError(
             f"Federation key file {PRIVATE_KEY_FILE} does not contain an Ed25519 key")
+    return key
+
+
+def previous_private_key_path(settings: Settings) -> Path:
+    return settings.instance_path / PREVIOUS_PRIVATE_KEY_FILE
+
+
+def load_previous_private_key(settings: Settings) -> Ed25519PrivateKey:
+    """Read the key that the node used before its last key rotation."""
+    path = previous_private_key_path(settings)
+    if not path.exists():
+        raise NodeKeyError(
+            f"Federation key file {PREVIOUS_PRIVATE_KEY_FILE} is missing from the instance "
+            "folder, but a peer has not yet received the node's new key; restore the file "
+            "from backup")
+    return _read_key(path, PREVIOUS_PRIVATE_KEY_FILE)
+
+
+def write_key_file(path: Path, key: Ed25519PrivateKey) -> None:
+    """Write `key` to `path` with mode 0600, replacing the file in one step."""
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_KEY_MODE)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _read_key(path: Path, name: str) -> Ed25519PrivateKey:
+    data = path.read_bytes()
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise NodeKeyError(f"Federation key file {name} is not a readable PEM key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise NodeKeyError(f"Federation key file {name} does not contain an Ed25519 key")
     return key
 
 

@@ -51,6 +51,14 @@ class Peer(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The sequence number this node expects next from the peer.
     next_expected_sequence: Mapped[int] = mapped_column(Integer, default=1)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After the peer rotated its key: its former key, accepted until the instant below.
+    previous_public_key: Mapped[str | None] = mapped_column(String(64))
+    previous_key_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After this node rotated its own key: the sequence of the message that
+    # announces the new key to the peer. Until the peer has it, messages to the
+    # peer are still signed with the former key.
+    key_rotation_sequence: Mapped[int | None] = mapped_column(Integer)
 
 
 class Enrolment(Base):
@@ -88,6 +96,9 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the receiver rejected the message (a 4xx response): it is not
+    # retried until an administrator retries it by hand.
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class InboxMessage(Base):
@@ -134,3 +145,17 @@ class ExchangeLogEntry(Base):
     peer_node_id: Mapped[str] = mapped_column(String(64))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Lease(Base):
+    """A named lock with an expiry, shared by every process of the node.
+
+    The sender holds the "federation_sender" lease while it pushes or pulls,
+    so two workers never send the same message at the same time.
+    """
+
+    __tablename__ = "federation_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(120))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

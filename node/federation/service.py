@@ -26,6 +26,7 @@ from node.federation.envelope import (
     verify_envelope,
 )
 from node.federation.handlers import CHILD, HANDLERS, PARENT
+from node.federation.key_rotation import ANY_PEER
 from node.federation.identity import (
     fingerprint,
     load_private_key,
@@ -210,10 +211,33 @@ def receive_message(session: Session, settings: Settings, raw: bytes, *,
         raise
 
 
+def _verify(raw: bytes, peers: dict[str, Peer], settings: Settings,
+            now: datetime) -> VerifiedEnvelope:
+    try:
+        return verify_envelope(raw, {node_id: peer.public_key for node_id, peer in peers.items()},
+                               recipient=settings.node_id)
+    except EnvelopeRejected as rejection:
+        # During the grace period after a peer's key rotation, its former key
+        # still signs valid messages.
+        peer = peers.get(_routing_fields(raw)[0] or "")
+        if (rejection.reason != "bad_signature" or peer is None
+                or not accepts_previous_key(peer, now)):
+            raise
+        try:
+            return verify_envelope(raw, {peer.node_id: peer.previous_public_key},
+                                   recipient=settings.node_id)
+        except EnvelopeRejected:
+            raise rejection from None
+
+
+def accepts_previous_key(peer: Peer, now: datetime) -> bool:
+    return bool(peer.previous_public_key and peer.previous_key_valid_until
+                and peer.previous_key_valid_until > now)
+
+
 def _receive(session: Session, settings: Settings, raw: bytes, now: datetime) -> Receipt:
     peers = {peer.node_id: peer for peer in session.scalars(select(Peer))}
-    verified = verify_envelope(raw, {node_id: peer.public_key for node_id, peer in peers.items()},
-                               recipient=settings.node_id)
+    verified = _verify(raw, peers, settings, now)
     peer = peers[verified.sender]
     if peer.status != "active":
         raise EnvelopeRejected("suspended_sender", f"sender {peer.node_id!r} is suspended on "
@@ -229,7 +253,7 @@ def _receive(session: Session, settings: Settings, raw: bytes, now: datetime) ->
     check_clock(verified, now)
     handler = HANDLERS[verified.type]
     relation = relation_of(peer, settings)
-    if handler.accepted_from != relation:
+    if handler.accepted_from not in (relation, ANY_PEER):
         raise EnvelopeRejected(
             "not_allowed_from_peer", f"a {verified.type} message is accepted only from a "
             f"{handler.accepted_from} node, and {peer.node_id!r} is a {relation} of this node",

@@ -77,3 +77,17 @@ def receive():  # noqa: ANN201
         session.commit()
         return _rejection_response(rejection)
     return jsonify(receipt.as_dict())
+
+
+@federation.post("/pull")
+def pull():  # noqa: ANN201
+    from node.federation.pull import serve_pull
+
+    raw = request.stream.read(MAX_ENVELOPE_BYTES + 1)
+    session = db_session()
+    try:
+        response = serve_pull(session, _settings(), raw, remote_address=request.remote_addr)
+    except EnvelopeRejected as rejection:
+        session.commit()
+        return _rejection_response(rejection)
+    return jsonify(response)
