@@ -148,7 +148,7 @@ def make_node(tmp_path: Path, databases: Databases, name: str, *, node_id: str, 
     config = directory / "theodoi.toml"
     config.write_text(
         f'instance_path = "instance"\ndatabase_url = "{databases.new(name)}"\n'
-        f'secret_key = "{name}-secret"\nlog_level = "INFO"\n'
+        f'secret_key = "{name}-secret"\nlog_level = "WARNING"\n'
         f'[node]\nid = "{node_id}"\nlevel = {level}\norg_unit = "{org_unit}"\n'
         f'[federation]\n{federation}', encoding="utf-8")
     settings = load_settings(config)
