@@ -47,14 +47,25 @@ class TaskFilter:
     condition: ColumnElement[bool] | None = None
 
 
+# Task lists count matching tasks up to this number and show "more than 1,000"
+# above it. An exact total of a broad text search reads every task (240 to
+# 370 ms at a million tasks, docs/benchmarks.md), but a capped count stops early.
+TOTAL_LIMIT = 1000
+
+
 @dataclass
 class Page:
-    """One page of a list, with what a pager needs."""
+    """One page of a list, with what a pager needs.
+
+    When `total_exact` is false, more than `total` items match: `total` is a
+    lower bound, `pages` counts the pages up to it, and a next page exists.
+    """
 
     items: list
     total: int
     page: int
     page_size: int
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
@@ -98,25 +109,48 @@ def _apply_filters(query: Select, filters: TaskFilter, level) -> Select:  # noqa
 
 
 def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int = 1,
-               page_size: int = 50) -> Page:
-    """Return one page of tasks matching `filters`, each paired with its level as of `at`."""
+               page_size: int = 50, total_limit: int | None = TOTAL_LIMIT) -> Page:
+    """Return one page of tasks matching `filters`, each paired with its level as of `at`.
+
+    The total is exact up to `total_limit` matching tasks, or up to the end of
+    the requested page when that is further. Past it the count stops, and the
+    page's `total_exact` is false. `total_limit=None` always counts exactly.
+    """
     page = max(1, page)
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    offset = (page - 1) * page_size
     level = completion_level_expr(at).label("level")
-    base = _apply_filters(select(Task.id), filters, level.element)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    query = _apply_filters(select(Task, level), filters, level.element)
+    matching = _apply_filters(select(Task.id), filters, level.element)
+    total_exact = True
+    if total_limit is None:
+        total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+        page_filter = _apply_filters(select(Task, level), filters, level.element)
+    else:
+        # The ids of the matching tasks, in no order, one past the limit: the
+        # database stops at the first ones it finds. Within the limit they are
+        # all the matches, and the page is sorted from them without running the
+        # filters a second time.
+        limit = max(total_limit, page * page_size)
+        ids = session.scalars(matching.limit(limit + 1)).all()
+        if len(ids) > limit:
+            total, total_exact = limit, False
+            page_filter = _apply_filters(select(Task, level), filters, level.element)
+        else:
+            total = len(ids)
+            page_filter = select(Task, level).where(Task.id.in_(ids))
+    if offset >= total and total_exact:
+        return Page(items=[], total=total, page=page, page_size=page_size)
     query = (
-        query.join(Document, Document.id == Task.document_id)
+        page_filter.join(Document, Document.id == Task.document_id)
         .order_by(Document.issued_on.desc().nulls_last(), Document.id, Task.position)
-        .offset((page - 1) * page_size)
+        .offset(offset)
         .limit(page_size)
         .options(selectinload(Task.agencies).selectinload(TaskAgency.org_unit),
                  selectinload(Task.group_assignments), selectinload(Task.document))
     )
     rows = session.execute(query).all()
     return Page(items=[(task, task_level) for task, task_level in rows], total=total,
-                page=page, page_size=page_size)
+                page=page, page_size=page_size, total_exact=total_exact)
 
 
 def count_by_level(session: Session, filters: TaskFilter | None = None, *,
@@ -169,5 +203,5 @@ def classification_values(session: Session) -> list[ClassificationValue]:
         .options(selectinload(ClassificationValue.scheme))))
 
 
-__all__ = ["TaskFilter", "Page", "list_tasks", "count_by_level", "count_by_agency",
+__all__ = ["TaskFilter", "Page", "TOTAL_LIMIT", "list_tasks", "count_by_level", "count_by_agency",
            "agencies_with_tasks", "classification_values", "end_of_day"]

@@ -32,6 +32,14 @@ def _page_body(items: list, total: int, page: int, page_size: int) -> dict:
     return {"items": items, "total": total, "page": page, "page_size": page_size, "pages": pages}
 
 
+def _task_page_body(tasks: queries.Page) -> dict:
+    """Build a page of task summaries; `total_exact` is false when more than `total` match."""
+    body = _page_body([serialize.task_summary(task, level) for task, level in tasks.items],
+                      tasks.total, tasks.page, tasks.page_size)
+    body["total_exact"] = tasks.total_exact
+    return body
+
+
 # Documents -------------------------------------------------------------------
 
 
@@ -62,12 +70,14 @@ def _document_with_tasks(document: Document, at: datetime, page: int, page_size:
     session = db_session()
     filters = _visible_tasks(session)
     filters.document_id = document.id
-    tasks = queries.list_tasks(session, filters, at=at, page=page, page_size=page_size)
+    # A document contains at most 10,000 tasks, found through its index, so the
+    # total stays exact and agrees with the level counts beside it.
+    tasks = queries.list_tasks(session, filters, at=at, page=page, page_size=page_size,
+                               total_limit=None)
     body = serialize.document(document)
     body["at"] = serialize.instant(at)
     body["level_counts"] = serialize.level_counts(queries.count_by_level(session, filters, at=at))
-    body["tasks"] = _page_body([serialize.task_summary(task, level) for task, level in tasks.items],
-                               tasks.total, tasks.page, tasks.page_size)
+    body["tasks"] = _task_page_body(tasks)
     return body
 
 
@@ -150,8 +160,7 @@ def list_tasks():  # noqa: ANN201
     page_number, page_size = reader.paging(_page_size_default())
     reader.finish()
     page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
-    body = _page_body([serialize.task_summary(task, level) for task, level in page.items],
-                      page.total, page.page, page.page_size)
+    body = _task_page_body(page)
     body["at"] = serialize.instant(at)
     return jsonify(body)
 

@@ -141,7 +141,10 @@ def document_detail(document_id: int):  # noqa: ANN201
     reader.finish()
     filters = _visible_tasks(session)
     filters.document_id = document.id
-    page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
+    # An exact total: a document contains at most 10,000 tasks, and the level
+    # counts beside the list show the same total.
+    page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size,
+                              total_limit=None)
     counts = queries.count_by_level(session, filters, at=at)
     return render_template(
         "document.html", document=document, page=page, counts=counts,

@@ -7,8 +7,8 @@ Create Date: 2026-12-05 00:00:00
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 import node.core.db  # noqa: F401
 
@@ -20,8 +20,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # The task list orders by issued_on DESC NULLS LAST, id. SQLite's CREATE
+    # INDEX rejects NULLS LAST, and SQLite sorts NULLs last in descending order
+    # already, so the plain DESC form matches the same order there.
+    if op.get_bind().dialect.name == "postgresql":
+        issued_on = sa.text("issued_on DESC NULLS LAST")
+    else:
+        issued_on = sa.text("issued_on DESC")
+    op.create_index("ix_documents_issued_on_id", "documents", [issued_on, "id"], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_documents_issued_on_id", table_name="documents")

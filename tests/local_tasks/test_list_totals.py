@@ -1,0 +1,110 @@
+"""Capped totals of the task list: exact up to 1,000 matching tasks, "more than" beyond.
+
+The data is one plan of 1,001 numbered tasks ("Nhiệm vụ số N của kế hoạch");
+every task but the last has a deadline. Expected totals, by hand:
+
+- no filter: 1,001 tasks, more than the cap of 1,000;
+- has_deadline=true: tasks 1 to 1,000, exactly the cap;
+- text "số 10": tasks 10, 100 to 109, 1000 and 1001, 13 tasks;
+- the plan's own task list: 1,001 tasks, counted exactly.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+TASKS = 1001
+
+
+def plan_of(count: int) -> dict:
+    tasks = [{"task_no": str(number), "content": f"Nhiệm vụ số {number} của kế hoạch",
+              "lead_agencies": ["Văn phòng Trung ương Đảng"], "deadline_on": "2026-09-30"}
+             for number in range(1, count + 1)]
+    del tasks[-1]["deadline_on"]
+    tasks[-1]["time_class"] = "continuous"
+    return {"reference": "09-KH/TW", "kind": "plan", "summary": "Kế hoạch có nhiều nhiệm vụ",
+            "issued_on": "2026-03-02", "tasks": tasks}
+
+
+@pytest.fixture
+def plan(client) -> dict:  # noqa: ANN001
+    response = client.post("/api/v1/documents", json=plan_of(TASKS))
+    assert response.status_code == 201, response.get_data(as_text=True)[:2000]
+    return response.get_json()
+
+
+def api_page(client, **params) -> dict:  # noqa: ANN001
+    response = client.get("/api/v1/tasks", query_string=params)
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    return response.get_json()
+
+
+def visible(markup: str) -> str:
+    text = re.sub(r"<[^>]+>", " ", markup)
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def pager_links(markup: str) -> list[str]:
+    pager = re.search(r'<nav class="pager".*?</nav>', markup, re.S)
+    assert pager, "no pager"
+    return [visible(item) for item in
+            re.findall(r'<(?:a|span) [^>]*>(.*?)</(?:a|span)>', pager.group(0), re.S)]
+
+
+def test_api_total_capped_at_limit(client, plan) -> None:  # noqa: ANN001
+    first = api_page(client, page_size=50)
+    twentieth = api_page(client, page_size=50, page=20)
+    # The end of page 21 (1,050) lies past the cap, so the count goes on to it.
+    last = api_page(client, page_size=50, page=21)
+
+    assert (first["total"], first["total_exact"], first["pages"]) == (1000, False, 20)
+    assert len(first["items"]) == 50
+    assert (twentieth["total"], twentieth["total_exact"]) == (1000, False)
+    assert [task["task_no"] for task in twentieth["items"]][-1] == "1000"
+    assert (last["total"], last["total_exact"], last["pages"]) == (1001, True, 21)
+    assert [task["task_no"] for task in last["items"]] == ["1001"]
+
+    at_limit = api_page(client, has_deadline="true", page_size=50)
+    searched = api_page(client, q="số 10", page_size=50)
+
+    assert (at_limit["total"], at_limit["total_exact"], at_limit["pages"]) == (1000, True, 20)
+    assert (searched["total"], searched["total_exact"], searched["pages"]) == (13, True, 1)
+    assert sorted(int(task["task_no"]) for task in searched["items"]) == [
+        10, *range(100, 110), 1000, 1001]
+
+    # A document's own list counts its tasks exactly.
+    body = client.get(f"/api/v1/documents/{plan['id']}", query_string={"page_size": 50})
+    tasks = body.get_json()["tasks"]
+
+    assert (tasks["total"], tasks["total_exact"], tasks["pages"]) == (1001, True, 21)
+
+
+def test_web_total_capped_at_limit(client, plan) -> None:  # noqa: ANN001
+    vietnamese = client.get("/tasks", query_string={"page_size": 50, "lang": "vi"}).get_data(
+        as_text=True)
+    english = client.get("/tasks", query_string={"page_size": 50, "lang": "en"}).get_data(
+        as_text=True)
+
+    assert "Tìm thấy hơn 1.000 nhiệm vụ · trang 1" in visible(vietnamese)
+    assert "trang 1/" not in visible(vietnamese)
+    assert "More than 1,000 tasks found · page 1" in visible(english)
+    # Pages 1 to 20 are known, and a gap and Next show that more follow.
+    assert pager_links(vietnamese) == ["1", "2", "3", "…", "20", "…", "Trang sau"]
+    assert pager_links(english)[-2:] == ["…", "Next"]
+
+    at_limit = client.get("/tasks", query_string={"page_size": 50, "has_deadline": "true",
+                                                   "lang": "vi"})
+    searched = client.get("/tasks", query_string={"q": "số 10", "lang": "en"})
+    document = client.get(f"/documents/{plan['id']}", query_string={"page_size": 50, "lang": "vi"})
+
+    assert "Tìm thấy 1000 nhiệm vụ · trang 1/20" in visible(at_limit.get_data(as_text=True))
+    assert pager_links(at_limit.get_data(as_text=True)) == [
+        "1", "2", "3", "…", "20", "Trang sau"]
+    assert "13 tasks found" in visible(searched.get_data(as_text=True))
+    assert "More than" not in searched.get_data(as_text=True)
+    # A document's own list counts its 1,001 tasks exactly: 21 pages, no gap after the last.
+    assert pager_links(document.get_data(as_text=True)) == [
+        "1", "2", "3", "…", "21", "Trang sau"]
