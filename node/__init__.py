@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from node.auth.views import auth
     from node.dashboard.views import dashboard
+    from node.federation.admin_views import federation_admin
     from node.federation.views import federation
     from node.local_tasks.api import api
     from node.local_tasks.views import views
@@ -50,6 +51,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(federation)
+    app.register_blueprint(federation_admin)
     app.register_blueprint(signatures)
     app.register_blueprint(signatures_api, url_prefix="/api/v1")
     app.register_blueprint(dashboard, url_prefix="/dashboard")
