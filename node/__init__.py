@@ -45,6 +45,8 @@ def _register_blueprints(app: Flask) -> None:
     from node.federation.views import federation
     from node.local_tasks.api import api
     from node.local_tasks.views import views
+    from node.reports.api import reports_api
+    from node.reports.views import reports
     from node.signatures.views import signatures, signatures_api
 
     app.register_blueprint(views)
@@ -55,3 +57,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(signatures)
     app.register_blueprint(signatures_api, url_prefix="/api/v1")
     app.register_blueprint(dashboard, url_prefix="/dashboard")
+    app.register_blueprint(reports)
+    app.register_blueprint(reports_api, url_prefix="/api/v1/reports")

@@ -5,10 +5,12 @@ def import_all_models() -> None:
     import node.audit.models  # noqa: F401
     import node.auth.models  # noqa: F401
     import node.dashboard.counters  # noqa: F401 - models and the counter upkeep on flush
+    import node.evaluation.models  # noqa: F401
     import node.federation.models  # noqa: F401
     import node.local_tasks.assessment.models  # noqa: F401
     import node.local_tasks.models  # noqa: F401
     import node.local_tasks.workflow.models  # noqa: F401
     import node.notifications.models  # noqa: F401
-    import node.signatures.models  # noqa: F401
+    import node.reports.models  # noqa: F401
     import node.scheduler.models  # noqa: F401
+    import node.signatures.models  # noqa: F401
