@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from node.auth.views import auth
     from node.dashboard.views import dashboard
+    from node.evaluation.views import evaluation, evaluation_api
     from node.federation.admin_views import federation_admin
     from node.federation.views import federation
     from node.local_tasks.api import api
@@ -59,3 +60,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboard, url_prefix="/dashboard")
     app.register_blueprint(reports)
     app.register_blueprint(reports_api, url_prefix="/api/v1/reports")
+    app.register_blueprint(evaluation)
+    app.register_blueprint(evaluation_api, url_prefix="/api/v1")

@@ -1,0 +1,85 @@
+"""Rankings: ties, the public page, the JSON and XLSX exports for the emulation system."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import load_workbook
+
+from node.evaluation.rankings import aggregate_score, ranked
+from tests.reports import data
+
+
+def test_tied_scores_share_a_rank() -> None:
+    entries = [{"org_unit_name": name, "score": score} for name, score in (
+        ("Văn phòng", 80.0), ("Ban Tổ chức", 95.5), ("Ủy ban Kiểm tra", 80.0),
+        ("Đảng ủy", None), ("Ban Dân vận", 60.0))]
+    result = [(entry["rank"], entry["org_unit_name"]) for entry in ranked(entries)]
+    # Ủ sorts before V in Vietnamese order; an agency without a score is not ranked.
+    assert result == [(1, "Ban Tổ chức"), (2, "Ủy ban Kiểm tra"), (2, "Văn phòng"),
+                      (4, "Ban Dân vận")]
+
+
+def test_aggregate_score_by_hand() -> None:
+    weights = {"completed_on_time": 1.0, "completed_late": 0.5, "in_progress_overdue": 0.0}
+    counts = {"completed_on_time": 6, "completed_late": 2, "in_progress_overdue": 2,
+              "not_started_on_time": 40}
+    # (6 x 1 + 2 x 0.5 + 2 x 0) / (6 + 2 + 2) x 100 = 70; tasks not yet due do not count.
+    assert aggregate_score(weights, counts) == 70.0
+    assert aggregate_score(weights, {"not_started_on_time": 3}) is None
+
+
+def test_quarter_ranking_published_and_public(client, anonymous_client) -> None:  # noqa: ANN001
+    data.store(client)
+    response = client.post("/api/v1/rankings", json={"period_kind": "quarter",
+                                                     "day": "2026-02-01"})
+    assert response.status_code == 201, response.get_json()
+    ranking = response.get_json()
+    # Scores by hand in test_evaluation: 47.5, then 20 and 20 (tied, Ủ before V).
+    assert [(entry["rank"], entry["org_unit_code"], entry["score"])
+            for entry in ranking["entries"]] == [(1, "BTCTW", 47.5), (2, "UBKTTW", 20.0),
+                                                 (2, "VPTW", 20.0)]
+    assert ranking["published_at"] is None
+    assert anonymous_client.get(f"/api/v1/rankings/{ranking['ranking_id']}").status_code == 404
+    published = client.post(f"/api/v1/rankings/{ranking['ranking_id']}/publish")
+    assert published.status_code == 200
+    assert client.post(f"/api/v1/rankings/{ranking['ranking_id']}/publish").status_code == 409
+
+    public = anonymous_client.get(f"/api/v1/rankings/{ranking['ranking_id']}").get_json()
+    assert public["entries"][0] == {"rank": 1, "org_unit_code": "BTCTW",
+                                    "org_unit_name": "Ban Tổ chức Trung ương", "score": 47.5,
+                                    "rating": "not_completed"}
+    listing = anonymous_client.get("/api/v1/rankings").get_json()["items"]
+    assert [item["ranking_id"] for item in listing] == [ranking["ranking_id"]]
+    page = anonymous_client.get(f"/rankings/{ranking['ranking_id']}").get_data(as_text=True)
+    assert "Ban Tổ chức Trung ương" in page and "Không hoàn thành nhiệm vụ" in page
+    workbook = load_workbook(io.BytesIO(
+        anonymous_client.get(f"/rankings/{ranking['ranking_id']}/xlsx").data))
+    rows = list(workbook.active.iter_rows(values_only=True))
+    assert rows[0] == ("Thứ hạng", "Mã cơ quan", "Cơ quan", "Điểm", "Xếp loại")
+    assert rows[1] == (1, "BTCTW", "Ban Tổ chức Trung ương", 47.5, "Không hoàn thành nhiệm vụ")
+
+
+def test_evaluation_page_shows_formula_and_inputs(client, anonymous_client) -> None:  # noqa: ANN001
+    data.store(client)
+    assert client.post("/api/v1/evaluation", json={"period_kind": "quarter",
+                                                   "day": "2026-02-01"}).status_code == 200
+    page = anonymous_client.get("/evaluation?period_kind=quarter&day=2026-02-01")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Điểm = 100 × Σ(trọng số × giá trị) / Σ(trọng số)" in text
+    assert "1 hoàn thành đúng hạn / 4 đến hạn trong kỳ" in text
+    assert "47.50" in text
+
+
+def test_bad_period_names_the_field(client) -> None:  # noqa: ANN001
+    response = client.post("/api/v1/rankings", json={"period_kind": "half_year",
+                                                     "day": "2026-02-01"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["path"] == "period_kind"
+    response = client.get("/api/v1/evaluation?period_kind=quarter&day=01-02-2026")
+    assert response.get_json()["errors"][0]["path"] == "day"
+
+
+def test_only_officers_compute(anonymous_client) -> None:  # noqa: ANN001
+    assert anonymous_client.post("/api/v1/rankings", json={}).status_code == 401
