@@ -53,6 +53,22 @@ JOBS: list[JobSpec] = [
         trigger=_daily_warnings_trigger,
         description="Raise the day's deadline warnings and send them (Điều 18.1.d)",
     ),
+    JobSpec(
+        job_id="reports.produce_due",
+        target="node.reports.jobs:produce_reports",
+        # Early each day, so a report whose period ended yesterday, or whose
+        # summary falls due today (Điều 16.2), is waiting as a draft at 08:00.
+        trigger={"cron": {"hour": 5, "minute": 30}},
+        description="Produce the periodic reports that fell due, as drafts (Điều 15.1, 16.2)",
+    ),
+    JobSpec(
+        job_id="evaluation.evaluate_ended_periods",
+        target="node.evaluation.jobs:evaluate",
+        # After the reports: the scores of the ended quarter, half-year and year,
+        # and explanation requests for two low ratings in a row.
+        trigger={"cron": {"hour": 5, "minute": 45}},
+        description="Evaluate ended periods and follow up low ratings (Điều 17.1, 17.3.b)",
+    ),
 ]
 
 

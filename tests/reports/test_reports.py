@@ -212,3 +212,12 @@ def test_pdf_parses_and_shows_the_vietnamese_title(stored) -> None:  # noqa: ANN
     fonts = {str(font) for page in reader.pages
              for font in (page["/Resources"].get_object().get("/Font") or {}).values()}
     assert fonts
+
+
+def test_scheduler_job_runs_and_repeats_nothing(stored, session_factory) -> None:  # noqa: ANN001
+    from node.reports.jobs import produce_reports
+
+    settings = Settings(node_org_unit="VPTW", node_level=0)
+    first = produce_reports(session_factory, settings)
+    assert first, "the tasks' agencies have reports due for the periods before today"
+    assert produce_reports(session_factory, settings) == []
