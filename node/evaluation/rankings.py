@@ -3,7 +3,7 @@
 A local ranking orders this node's lead agencies by their evaluation score.
 The central node's national ranking orders its child nodes by a score
 computed from the counts by completion level in their aggregate reports,
-weighted as the indicator set's [aggregate] section says. Agencies with the
+with the weights of the indicator set's [aggregate] section. Agencies with the
 same score share a rank (1, 2, 2, 4), listed in Vietnamese alphabetical order.
 """
 
@@ -130,7 +130,7 @@ def publish(session: Session, settings: Settings, ranking: Ranking, *, at: datet
     session.flush()
     exchange = _federation("rankings_exchange")
     if exchange is not None:
-        exchange.publish_ranking(session, settings, export_payload(ranking))
+        exchange.publish_ranking(session, settings, publication_payload(ranking))
     audit_log.record(session, actor=actor, action="ranking.publish", object_type="ranking",
                      object_id=ranking.id, after={"scope": ranking.scope,
                                                   "period_kind": ranking.period_kind,
@@ -156,7 +156,33 @@ def export_payload(ranking: Ranking) -> dict:
     }
 
 
-def received_rankings(session: Session) -> list:
-    """Return the rankings the parent node published to this node, when the exchange has them."""
+def publication_payload(ranking: Ranking) -> dict:
+    """Return the ranking as the exchange's ranking_publication message carries it."""
+    method = (f"Indicator set {ranking.indicator_set} version {ranking.indicator_set_version}; "
+              + ("score from the counts by completion level of the aggregate reports"
+                 if ranking.scope == "national" else "score of the agency's evaluation"))
+    entries = []
+    for entry in ranking.entries:
+        item = {"rank": entry["rank"], "org_unit_code": entry["org_unit_code"],
+                "score": entry["score"]}
+        if entry.get("rating"):
+            item["grade"] = entry["rating"]
+        entries.append(item)
+    return {"period": {"kind": ranking.period_kind, "start": ranking.period_start.isoformat(),
+                       "end": ranking.period_end.isoformat()},
+            "published_at": ranking.published_at.isoformat() if ranking.published_at else None,
+            "method": method, "entries": entries}
+
+
+def received_rankings(session: Session) -> list[dict]:
+    """Return the rankings the parent node published to this node, newest first.
+
+    The list is empty while this node's software cannot receive rankings.
+    """
     exchange = _federation("rankings_exchange")
-    return list(exchange.received_rankings(session)) if exchange is not None else []
+    if exchange is None:
+        return []
+    return [{"period_kind": row.period_kind, "period_start": row.period_start,
+             "period_end": row.period_end, "published_at": row.published_at,
+             "entries": list(row.entries or [])}
+            for row in exchange.received_rankings(session)]

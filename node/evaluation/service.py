@@ -2,8 +2,8 @@
 
 `evaluate_period` stores one score per lead agency, with the counts and the
 indicator set it used, so the page can show the formula and its inputs.
-`open_explanations_for_low_ratings` asks an agency rated low in two periods
-in a row to explain (Điều 17.3.b), once per pair of periods.
+`open_explanations_for_low_ratings` opens one explanation request for an
+agency rated low in two periods in a row (Điều 17.3.b).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def actor_name(user: User | None) -> str | None:
 
 def produce_from_request(session: Session, user: User | None, wanted: ReportRequest
                          ) -> ReportSnapshot:
-    """Produce the report a form or API body asks for, after checking the user's right."""
+    """Produce the report that a form or API body requests, after checking the user's right."""
     unit = service.org_unit_by_code(session, wanted.org_unit)
     period = service.requested_period(wanted.kind, start=wanted.period_start,
                                       end=wanted.period_end, day=wanted.day)

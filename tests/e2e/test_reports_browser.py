@@ -51,7 +51,7 @@ def test_download_this_quarters_report_in_each_format(node_url: str,  # noqa: F8
             page.set_default_timeout(TIMEOUT_MS)
             sign_in(page, node_url, "/reports")
             assert page.locator("h1").inner_text() == "Báo cáo định kỳ"
-            # The form starts on this quarter's summary: produce it as it stands.
+            # The form's defaults select this quarter's summary, so one click produces it.
             page.get_by_role("button", name="Lập báo cáo").click()
             page.wait_for_url("**/reports/*")
             title = page.locator("h1").inner_text()

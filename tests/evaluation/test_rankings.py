@@ -52,7 +52,8 @@ def test_quarter_ranking_published_and_public(client, anonymous_client) -> None:
     listing = anonymous_client.get("/api/v1/rankings").get_json()["items"]
     assert [item["ranking_id"] for item in listing] == [ranking["ranking_id"]]
     page = anonymous_client.get(f"/rankings/{ranking['ranking_id']}").get_data(as_text=True)
-    assert "Ban Tổ chức Trung ương" in page and "Không hoàn thành nhiệm vụ" in page
+    assert "Ban Tổ chức Trung ương" in page
+    assert "Không hoàn thành nhiệm vụ" in page
     workbook = load_workbook(io.BytesIO(
         anonymous_client.get(f"/rankings/{ranking['ranking_id']}/xlsx").data))
     rows = list(workbook.active.iter_rows(values_only=True))
@@ -83,3 +84,16 @@ def test_bad_period_names_the_field(client) -> None:  # noqa: ANN001
 
 def test_only_officers_compute(anonymous_client) -> None:  # noqa: ANN001
     assert anonymous_client.post("/api/v1/rankings", json={}).status_code == 401
+
+
+def test_publication_matches_the_exchange_schema(client, session) -> None:  # noqa: ANN001
+    from node.evaluation.models import Ranking
+    from node.evaluation.rankings import publication_payload
+    from node.federation.schemas import validation_problems
+
+    data.store(client)
+    built = client.post("/api/v1/rankings", json={"period_kind": "year", "day": "2026-02-01",
+                                                  "publish": True}).get_json()
+    payload = publication_payload(session.get(Ranking, built["ranking_id"]))
+    assert validation_problems("ranking_publication", payload) == []
+    assert payload["period"] == {"kind": "year", "start": "2026-01-01", "end": "2026-12-31"}

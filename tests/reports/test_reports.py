@@ -60,7 +60,8 @@ def test_summary_counts_levels_as_of_period_end(stored) -> None:  # noqa: ANN001
 def test_confidential_task_is_listed_without_content(stored) -> None:  # noqa: ANN001
     rows = _produce(stored).content["overdue_tasks"]["rows"]
     task_h = next(row for row in rows if row["task_no"] == "H")
-    assert task_h["confidential"] is True and task_h["content"] is None
+    assert task_h["confidential"] is True
+    assert task_h["content"] is None
 
 
 def test_agency_report_counts_only_its_tasks(stored) -> None:  # noqa: ANN001
@@ -98,7 +99,8 @@ def test_issued_snapshot_does_not_change_after_later_update(stored) -> None:  # 
     assert again.content["totals"]["counts"]["completed_late"] == 2  # B and now C
     assert again.content["totals"]["counts"]["in_progress_overdue"] == 1  # G only
     service.issue_report(stored, again, at=datetime(2026, 4, 4, 9, tzinfo=VN_TZ), actor="tester")
-    assert again.symbol == "2-BC/VPTW" and again.supersedes_id == snapshot.id
+    assert again.symbol == "2-BC/VPTW"
+    assert again.supersedes_id == snapshot.id
 
 
 def test_issued_report_cannot_be_issued_or_edited_again(stored) -> None:  # noqa: ANN001
@@ -128,7 +130,8 @@ def test_ad_hoc_report_over_a_subtree_and_range(stored) -> None:  # noqa: ANN001
     content = _produce(stored, scope="agency", code="BTCTW", period=period).content
     # Only A was completed between 06/03 and 31/03; B was completed on 05/03.
     assert [row["task_no"] for row in content["completed_tasks"]["rows"]] == ["A"]
-    assert "06/03/2026" in content["title"] and "31/03/2026" in content["title"]
+    assert "06/03/2026" in content["title"]
+    assert "31/03/2026" in content["title"]
 
 
 def test_due_reports_are_produced_once(stored, session_factory) -> None:  # noqa: ANN001
@@ -179,7 +182,8 @@ def test_docx_is_laid_out_as_a_party_document(stored) -> None:  # noqa: ANN001
     assert "ĐẢNG CỘNG SẢN VIỆT NAM" in header[1].text
     assert "Hà Nội, ngày 20 tháng 12 năm 2026" in header[1].text
     text = _docx_text(export.render_docx(snapshot))
-    assert "BÁO CÁO" in text and snapshot.title in text
+    assert "BÁO CÁO" in text
+    assert snapshot.title in text
     assert "Nơi nhận:" in text
     assert "Hoàn thành đúng hạn" in text
 

@@ -29,7 +29,8 @@ def test_produce_issue_and_download_over_the_api(client) -> None:  # noqa: ANN00
     response = _produce(client)
     assert response.status_code == 201, response.get_json()
     report = response.get_json()
-    assert report["status"] == "draft" and report["symbol"] is None
+    assert report["status"] == "draft"
+    assert report["symbol"] is None
     assert (report["period_start"], report["period_end"]) == ("2026-01-01", "2026-03-31")
     detail = client.get(f"/api/v1/reports/{report['id']}").get_json()
     assert detail["content"]["totals"]["counts"] == data.Q1_COUNTS
