@@ -13,6 +13,7 @@ import signal
 import socket
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 
 from node.core.cli_support import open_session
 from node.core.settings import PROJECT_ROOT, Settings, load_settings
-from node.demo_federation import DemoNode
+from node.demo_federation import DemoNode, node_by_id
 from node.demo_processes import NodeServer, log_tail
 
 logger = logging.getLogger(__name__)
@@ -198,53 +199,70 @@ class FederatedDemo:
         self.addresses = _addresses(folder, self.state, host, base_port)
         self.servers: dict[str, NodeServer] = {}
         self.accounts: dict[str, list[tuple[str, str, str, str]]] = {}
+        self._ready_ids: set[str] = set()
 
     def prepare(self) -> None:
-        """Initialise the nodes, then start them level by level, each after joining its parent.
+        """Start every node, then link each child once it and its parent serve.
 
-        Work that needs no server (initialising, accounts, the centre's
-        import) runs while the servers start.
+        `theodoi serve` initialises its node (keys, tables, reference data),
+        so the four nodes initialise and boot at the same time. A node looks
+        for its parent on every sync run, so it may start before it joins.
         """
-        from node.demo_federation import NODES
-
-        self._initialise(NODES[0])
-        self._start(NODES[0])
-        for node in NODES[1:]:
-            self._initialise(node)
-        self._create_accounts()
-        self._wait(NODES[0])
-        for level in sorted({node.level for node in NODES if node.parent_id}):
-            nodes = [node for node in NODES if node.level == level]
-            for node in nodes:
-                self._link(node)
-                self._start(node)
-            if level == 1:
-                self._fill_centre()
-            for node in nodes:
-                self._wait(node)
-        self._save_state()
-
-    def _initialise(self, node: DemoNode) -> None:
-        from node.cli import initialise_node
-        from node.demo_federation import SUB_UNIT, ensure_sub_unit, node_settings, write_node_config
-
-        write_node_config(self.folder, node)
-        settings = node_settings(self.folder, node)
-        initialise_node(settings)
-        # The ward's party committee is not in the seed data; its node and
-        # its parent's node both need it.
-        if SUB_UNIT["parent_code"] == node.org_unit_code or SUB_UNIT["code"] == node.org_unit_code:
-            with open_session(settings) as session:
-                ensure_sub_unit(session)
-        click.echo(f"Node {node.node_id} initialised in {self.folder / node.node_id}")
-
-    def _create_accounts(self) -> None:
-        from node.demo_federation import NODES, create_accounts, node_settings
+        from node.demo_federation import NODES, write_node_config
 
         for node in NODES:
-            self.accounts[node.node_id] = create_accounts(node_settings(self.folder, node), node)
+            write_node_config(self.folder, node)
+            self._start(node)
+        for level in sorted({node.level for node in NODES if node.parent_id}):
+            for node in NODES:
+                if node.level == level and node.parent_id is not None:
+                    self._ready(node_by_id(node.parent_id))
+                    self._ready(node)
+                    self._link(node)
+            # The centre assigns its tasks once the provinces are linked, so
+            # that the directives for them are queued.
+            if level == 1:
+                self._fill_centre()
+        self._create_accounts()
+        self._save_state()
+
+    def _ready(self, node: DemoNode) -> None:
+        """Wait until the node serves, then add the ward's org unit where it is needed."""
+        from node.demo_federation import SUB_UNIT, ensure_sub_unit, node_settings
+
+        if node.node_id in self._ready_ids:
+            return
+        server = self.servers[node.node_id]
+        try:
+            server.wait_until_serving()
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Node {node.node_id} serving at {server.url}/ (pid {server.pid})")
+        settings = node_settings(self.folder, node)
+        # The ward's party committee is not in the seed data; its node and
+        # its parent's node both need it.
+        if node.org_unit_code in (SUB_UNIT["code"], SUB_UNIT["parent_code"]):
+            with open_session(settings) as session:
+                ensure_sub_unit(session)
+        self._ready_ids.add(node.node_id)
+
+    def _create_accounts(self) -> None:
+        """Create every node's accounts, one thread per node.
+
+        Password hashing (scrypt) runs outside the GIL, and each node has its
+        own database, so the nodes' accounts are created at the same time.
+        """
+        from node.demo_federation import NODES, create_accounts, node_settings
+
+        def create(node: DemoNode) -> list[tuple[str, str, str, str]]:
+            return create_accounts(node_settings(self.folder, node), node)
+
+        with ThreadPoolExecutor(max_workers=len(NODES)) as pool:
+            for node, accounts in zip(NODES, pool.map(create, NODES), strict=True):
+                self.accounts[node.node_id] = accounts
 
     def _start(self, node: DemoNode) -> None:
+        """Start the node's server without waiting for it."""
         from node.demo_federation import CONFIG_FILE, SERVER_LOG, node_folder
 
         address = self.addresses[node.node_id]
@@ -255,16 +273,8 @@ class FederatedDemo:
         server.start()
         self._save_state()
 
-    def _wait(self, node: DemoNode) -> None:
-        server = self.servers[node.node_id]
-        try:
-            server.wait_until_serving()
-        except RuntimeError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"Node {node.node_id} serving at {server.url}/ (pid {server.pid})")
-
     def _link(self, node: DemoNode) -> None:
-        from node.demo_federation import enrol, node_by_id, node_settings, parent_link
+        from node.demo_federation import enrol, node_settings, parent_link
         from node.federation.client import FederationCallError
 
         assert node.parent_id is not None
