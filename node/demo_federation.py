@@ -118,6 +118,14 @@ log_level = "INFO"
 id = "{node_id}"
 level = {level}
 org_unit = "{org_unit}"
+
+# A child pushes what it queued as soon as it is committed, and pulls its
+# parent's messages every few seconds, so a change shows on the other node
+# within seconds. A failed push is retried after 2, 4, 8... seconds.
+[federation]
+sync_interval_seconds = 2
+retry_base_seconds = 2
+retry_max_seconds = 30
 """
 
 
