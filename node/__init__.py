@@ -46,6 +46,7 @@ def _register_blueprints(app: Flask) -> None:
     from node.federation.views import federation
     from node.local_tasks.api import api
     from node.local_tasks.views import views
+    from node.notifications.views import notifications
     from node.reports.api import reports_api
     from node.reports.views import reports
     from node.signatures.views import signatures, signatures_api
@@ -62,3 +63,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_api, url_prefix="/api/v1/reports")
     app.register_blueprint(evaluation)
     app.register_blueprint(evaluation_api, url_prefix="/api/v1")
+    app.register_blueprint(notifications)

@@ -297,8 +297,7 @@ def queue_webhook_deliveries(session: Session, *, at: datetime) -> int:
     rows = (
         select(Webhook.id, DeadlineWarning.id, literal("pending", String), literal(0, Integer),
                literal(at, UTCDateTime))
-        .select_from(DeadlineWarning)
-        .join(Webhook, Webhook.is_active)
+        .select_from(DeadlineWarning.__table__.join(Webhook.__table__, Webhook.is_active))
         .where(DeadlineWarning.warned_on == day)
     )
     added = insert_missing(session, WebhookDelivery.__table__,

@@ -19,6 +19,9 @@ from node.core.settings import Settings
 
 TriggerSpec = Mapping[str, Mapping[str, Any]]
 
+# How often pending warning e-mails and webhook retries are sent.
+DELIVERY_INTERVAL_MINUTES = 1
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -68,6 +71,12 @@ JOBS: list[JobSpec] = [
         # and explanation requests for two low ratings in a row.
         trigger={"cron": {"hour": 5, "minute": 45}},
         description="Evaluate ended periods and follow up low ratings (Điều 17.1, 17.3.b)",
+    ),
+    JobSpec(
+        job_id="notifications.deliver",
+        target="node.notifications.jobs:deliver_pending",
+        trigger={"interval": {"minutes": DELIVERY_INTERVAL_MINUTES}},
+        description="Send pending warning e-mails and retry failed webhook deliveries",
     ),
 ]
 
