@@ -49,11 +49,25 @@ def resolve_target(target: str) -> Callable:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def _required_positional(function: Callable) -> list[str]:
+    """Name the parameters a caller must pass by position (keyword-only options aside)."""
+    return [parameter.name for parameter in inspect.signature(function).parameters.values()
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+            and parameter.default is parameter.empty]
+
+
+def check_target(target: str) -> None:
+    """Raise ValueError unless `target` is a function taking (app) or (session_factory, settings)."""
+    required = _required_positional(resolve_target(target))
+    if len(required) not in (1, 2):
+        raise ValueError(f"job target {target!r} takes {required}; a job takes (app) or "
+                         "(session_factory, settings)")
+
+
 def call_job(app: Flask, target: str) -> object:
     """Call the job function with the app, or with a session factory and the settings."""
     function = resolve_target(target)
-    parameters = inspect.signature(function).parameters
-    if len(parameters) == 1:
+    if len(_required_positional(function)) == 1:
         return function(app)
     return function(app.extensions["theodoi_sessions"], app.config["THEODOI_SETTINGS"])
 

@@ -76,12 +76,12 @@ def test_invalid_trigger_names_the_problem():
 
 
 def test_registry_ids_are_unique_and_resolvable():
-    from node.scheduler.runner import resolve_target
+    from node.scheduler.runner import check_target
 
     ids = [spec.job_id for spec in JOBS]
     assert len(ids) == len(set(ids))
     for spec in JOBS:
-        assert callable(resolve_target(spec.target))
+        check_target(spec.target)
         build_trigger(spec.trigger_for(Settings()))
 
 
