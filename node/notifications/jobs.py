@@ -9,7 +9,10 @@ from datetime import datetime
 from flask import Flask
 
 from node.core.db import unit_of_work, utcnow
+from node.core.settings import Settings
+from node.core.timezone import VN_TZ
 from node.notifications import email, service, webhooks
+from node.notifications.report_calendar import working_days_before
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +40,25 @@ def deliver_pending(app: Flask, *, clock: Callable[[], datetime] = utcnow) -> di
     counts = webhooks.deliver_due(app, at=at)
     counts["emails"] = email.send_pending_emails(app, at=at)
     return counts
+
+
+def raise_demo_warnings(settings: Settings) -> dict[str, int]:
+    """Raise the warnings of the latest working day up to today, for a demo node.
+
+    On a working day this is the daily job of today. On a day off it is the
+    job of the last working day before it, so that a demo started at a
+    weekend still shows the warnings of its overdue tasks.
+    """
+    from node import create_app
+
+    app = create_app(settings)
+    try:
+        calendar = app.extensions["theodoi_calendar"]
+        day = utcnow().astimezone(VN_TZ).date()
+        run_at = datetime.combine(day, settings.warnings_run_at, tzinfo=VN_TZ)
+        if not calendar.is_working_day(day):
+            run_at = datetime.combine(working_days_before(calendar, day, 1),
+                                      settings.warnings_run_at, tzinfo=VN_TZ)
+        return raise_daily_warnings(app, clock=lambda: run_at)
+    finally:
+        app.extensions["theodoi_engine"].dispose()

@@ -272,7 +272,7 @@ def address_notifications(session: Session, *, at: datetime) -> int:
 
     A warning reaches the people with a role at the task's lead agency.
     An escalated (overdue) warning also reaches the monitoring agency's
-    people and the office's officers; office warnings reach the officers
+    people and the office's officers. Office warnings reach the officers
     only, and report warnings the people who write the org unit's reports.
     """
     day = at.astimezone(VN_TZ).date()

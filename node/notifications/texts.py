@@ -63,7 +63,7 @@ def task_label(warning: DeadlineWarning) -> str:
 
 
 def warning_text(warning: DeadlineWarning) -> str:
-    """Return the sentence that tells a person what the warning is about."""
+    """Return the sentence that describes the warning to a person."""
     kind, due = warning.kind, warning.due_at
     if warning.task_id is None:
         unit = warning.org_unit.name if warning.org_unit else ""

@@ -27,12 +27,17 @@ class _Handler(BaseHTTPRequestHandler):
                 server.received.append(json.loads(body))
             if not signed:
                 server.bad_signatures += 1
-        self.send_response(401 if not signed else 500 if failing else 204)
+        if not signed:
+            self.send_response(401)
+        elif failing:
+            self.send_response(500)
+        else:
+            self.send_response(204)
         self.end_headers()
 
 
 class WebhookReceiver(ThreadingHTTPServer):
-    """Accepts signed POSTs on 127.0.0.1; answers 500 to the first `fail_first` requests."""
+    """Accepts signed POSTs on 127.0.0.1 and returns 500 to the first `fail_first` requests."""
 
     daemon_threads = True
 
