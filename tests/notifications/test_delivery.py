@@ -164,3 +164,33 @@ def test_webhook_address_must_be_http(session):
 
     assert raised.value.problems[0].path == "url"
     assert "ftp://127.0.0.1/hook" in raised.value.message
+
+
+def test_demo_warnings_show_on_any_day(node_config):
+    from node.cli import initialise_node
+    from node.core.db import make_engine, make_session_factory, unit_of_work
+    from node.core.settings import load_settings
+    from node.local_tasks.calendar import load_calendar
+    from node.notifications.jobs import raise_demo_warnings
+    from node.notifications.models import DeadlineWarning
+
+    settings = load_settings(node_config)
+    initialise_node(settings)
+    calendar = load_calendar(settings)
+    today = datetime.now(VN_TZ).date()
+    engine = make_engine(settings.effective_database_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        add_tasks(session, calendar, {"1": today - timedelta(days=20)},
+                  issued_on=today - timedelta(days=40))
+
+    counts = raise_demo_warnings(settings)
+
+    latest_working_day = today
+    while not calendar.is_working_day(latest_working_day):
+        latest_working_day -= timedelta(days=1)
+    with make_session_factory(engine)() as session:
+        overdue = session.scalars(select(DeadlineWarning.warned_on).where(
+            DeadlineWarning.kind == "overdue")).all()
+    engine.dispose()
+    assert counts["overdue"] == 1
+    assert overdue == [latest_working_day]
