@@ -14,6 +14,12 @@ Before timing, the script checks that the service returns the same tasks
 and levels as the baseline, and a total that agrees with the exact COUNT:
 equal to it up to the cap, otherwise the cap with `total_exact` false. A
 mismatch ends it with exit status 1.
+
+With `--web`, each row also times the whole task list page, GET /tasks with
+the same filters, through the Flask test client of a node on the database:
+the list, the filter choices and the template, without a network. The page
+is requested as a central-office officer, a bench account that the script
+creates once in the database (which must be migrated to the newest revision).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import argparse
 import logging
 import statistics
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
@@ -40,6 +48,7 @@ from dashboard import (
 )
 from generate import AS_OF
 from node.core.db import make_engine
+from node.core.migrate import model_differences
 from node.core.logging import configure_logging
 from node.core.text import fold
 from node.local_tasks import queries
@@ -53,6 +62,7 @@ logger = logging.getLogger("bench.list_pages")
 RARE_TEXT = "an ninh mạng"
 # The phrase of the combined filter in dashboard.py.
 FILTER_TEXT = "kế hoạch"
+BENCH_USERNAME = "bench.vanphong"
 
 
 class MismatchError(Exception):
@@ -75,6 +85,7 @@ class Result:
     exact_total: int
     service_total: int
     total_exact: bool
+    web_ms: list[float] = field(default_factory=list)
 
 
 def where_clause(filters: TaskFilter) -> tuple[str, dict]:
@@ -135,6 +146,52 @@ def check(bench: Bench, case: Case) -> tuple[int, int, bool]:
     return exact, result.total, total_exact
 
 
+def web_client(bench: Bench):  # noqa: ANN201
+    """Return a Flask test client of a node on the bench database, as a central-office officer."""
+    from node import create_app
+    from node.auth.service import create_api_token, create_user, find_user, grant_role, \
+        org_unit_by_code
+    from node.core.settings import Settings
+
+    differences = model_differences(bench.engine)
+    if differences:
+        raise SystemExit(f"--web needs the database at the newest revision; upgrade it first "
+                         f"({len(differences)} differences from the models)")
+    with bench.session() as session:
+        user = find_user(session, BENCH_USERNAME)
+        if user is None:
+            user = create_user(session, username=BENCH_USERNAME, full_name="Cán bộ đo hiệu năng",
+                               password="mat-khau-do-hieu-nang-2026")
+            grant_role(session, user, "central_officer", org_unit_by_code(session, "VPTW"))
+        _, token = create_api_token(session, user, "bench/list_pages.py")
+        session.commit()
+    settings = Settings(instance_path=Path(tempfile.mkdtemp(prefix="theodoi-bench-")),
+                        database_url=bench.engine.url.render_as_string(hide_password=False),
+                        secret_key="bench", log_level="WARNING", scheduler_enabled=False)
+    client = create_app(settings).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def web_params(bench: Bench, case: Case) -> dict:
+    """Return the query string of the task list page with the case's filters."""
+    params: dict[str, object] = {"page": case.page, "page_size": PAGE_SIZE,
+                                 "at": bench.at.isoformat(), "lang": "vi"}
+    if case.filters.levels:
+        params["level"] = case.filters.levels
+    if case.filters.agency_id is not None:
+        params["agency_id"] = case.filters.agency_id
+    if case.filters.text:
+        params["q"] = case.filters.text
+    return params
+
+
+def web_page(client, params: dict) -> None:  # noqa: ANN001
+    response = client.get("/tasks", query_string=params)
+    if response.status_code != 200:
+        raise MismatchError(f"GET /tasks {params}: status {response.status_code}")
+
+
 def build_cases(bench: Bench) -> list[Case]:
     agency_id, agency_name, agency_rows = busiest_agency(bench.engine)
     agency_note = f"agency {agency_id} ({agency_name}, {agency_rows} task roles)"
@@ -150,16 +207,22 @@ def build_cases(bench: Bench) -> list[Case]:
     ]
 
 
-def run(bench: Bench, cases: list[Case], repeat: int) -> list[Result]:
+def run(bench: Bench, cases: list[Case], repeat: int, client=None) -> list[Result]:  # noqa: ANN001
     results = []
     for case in cases:
         exact, total, total_exact = check(bench, case)
+        params = web_params(bench, case)
+        if client is not None:
+            web_page(client, params)
         service_ms: list[float] = []
         baseline_ms: list[float] = []
+        web_ms: list[float] = []
         for _ in range(repeat):
             service_ms.append(time_call(lambda: service(bench, case.filters, case.page)))
             baseline_ms.append(time_call(lambda: baseline(bench, case.filters, case.page)))
-        results.append(Result(case, service_ms, baseline_ms, exact, total, total_exact))
+            if client is not None:
+                web_ms.append(time_call(lambda: web_page(client, params)))
+        results.append(Result(case, service_ms, baseline_ms, exact, total, total_exact, web_ms))
         logger.info("measured", extra={"case": case.name,
                                        "service_median_ms": round(statistics.median(service_ms), 1),
                                        "baseline_median_ms": round(statistics.median(baseline_ms), 1)})
@@ -167,10 +230,12 @@ def run(bench: Bench, cases: list[Case], repeat: int) -> list[Result]:
 
 
 def markdown_table(results: list[Result]) -> str:
+    web = any(result.web_ms for result in results)
     lines = [
         "| Page | Matching tasks | Total shown | Service median (ms) | Service p95 (ms) "
-        "| Baseline median (ms) | Baseline p95 (ms) | Ratio | < 100 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| Baseline median (ms) | Baseline p95 (ms) | Ratio | < 100 ms |"
+        + (" Web page median (ms) | Web page p95 (ms) | Web ratio |" if web else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|---:|---:|" if web else ""),
     ]
     for result in results:
         service_median = statistics.median(result.service_ms)
@@ -182,7 +247,10 @@ def markdown_table(results: list[Result]) -> str:
             f"| {result.case.name} | {result.exact_total:,} | {shown} "
             f"| {service_median:.1f} | {percentile(result.service_ms, 0.95):.1f} "
             f"| {baseline_median:.1f} | {percentile(result.baseline_ms, 0.95):.1f} "
-            f"| {service_median / baseline_median:.2f} | {met} |")
+            f"| {service_median / baseline_median:.2f} | {met} |"
+            + (f" {statistics.median(result.web_ms):.1f} | {percentile(result.web_ms, 0.95):.1f} "
+               f"| {statistics.median(result.web_ms) / baseline_median:.2f} |"
+               if result.web_ms else ""))
     return "\n".join(lines)
 
 
@@ -199,6 +267,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--url", required=True, help="database URL filled by bench/generate.py")
     parser.add_argument("--repeat", type=int, default=20,
                         help="timed runs of each service call and of each baseline (default 20)")
+    parser.add_argument("--web", action="store_true",
+                        help="also time the whole task list page through the Flask test client")
     parser.add_argument("--at", default=AS_OF.isoformat(),
                         help="instant the completion levels are computed for, ISO 8601 "
                              f"(default {AS_OF.isoformat()})")
@@ -219,9 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(engine, args.at)
     logger.info("benchmark started", extra={
         "url": engine.url.render_as_string(hide_password=True), "repeat": args.repeat})
+    client = web_client(bench) if args.web else None
     load_before = load_average()
     try:
-        results = run(bench, build_cases(bench), args.repeat)
+        results = run(bench, build_cases(bench), args.repeat, client)
     except MismatchError as error:
         logger.error("service and plain SQL results differ: %s", error)
         return 1

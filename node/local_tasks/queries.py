@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from math import ceil
 
-from sqlalchemy import ColumnElement, Select, exists, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Row, Select, exists, func, select
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from node.core.text import fold
 from node.local_tasks.completion import LEVELS, completion_level_expr
@@ -134,6 +134,10 @@ def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int
         ids = session.scalars(matching.limit(limit + 1)).all()
         if len(ids) > limit:
             total, total_exact = limit, False
+            # NOTE: SQLite runs the agency filter from the agency's task list,
+            # so the page sorts all of that agency's tasks (about 60 ms for
+            # 23,744). Walking the list order and probing each task took 1 ms
+            # for that agency, but reads every task for an agency named rarely.
             page_filter = _apply_filters(select(Task, level), filters, level.element)
         else:
             total = len(ids)
@@ -145,8 +149,11 @@ def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int
         .order_by(Document.issued_on.desc().nulls_last(), Document.id, Task.position)
         .offset(offset)
         .limit(page_size)
-        .options(selectinload(Task.agencies).selectinload(TaskAgency.org_unit),
-                 selectinload(Task.group_assignments), selectinload(Task.document))
+        # Each statement is a round trip, which costs most on a busy server:
+        # the document comes with the page, the org units with the agencies.
+        .options(contains_eager(Task.document),
+                 selectinload(Task.agencies).joinedload(TaskAgency.org_unit),
+                 selectinload(Task.group_assignments))
     )
     rows = session.execute(query).all()
     return Page(items=[(task, task_level) for task, task_level in rows], total=total,
@@ -189,11 +196,15 @@ def count_by_agency(session: Session, *, at: datetime, role: str = "lead",
     ]
 
 
-def agencies_with_tasks(session: Session) -> list[OrgUnit]:
-    """Return the org units that hold any task role, in Vietnamese alphabetical order."""
-    ids = select(TaskAgency.org_unit_id).distinct()
-    return list(session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ids))
-                                .order_by(OrgUnit.sort_key)))
+def agencies_with_tasks(session: Session) -> list[Row]:
+    """Return the id and name of each org unit that has any task role, in Vietnamese order.
+
+    One index probe per org unit: a DISTINCT over the task roles would read
+    all of them (2.4 million at a million tasks).
+    """
+    has_task = exists().where(TaskAgency.org_unit_id == OrgUnit.id)
+    return list(session.execute(
+        select(OrgUnit.id, OrgUnit.name).where(has_task).order_by(OrgUnit.sort_key)))
 
 
 def classification_values(session: Session) -> list[ClassificationValue]:

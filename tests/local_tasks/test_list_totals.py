@@ -15,6 +15,9 @@ import html
 import re
 
 import pytest
+from sqlalchemy import select
+
+from node.local_tasks.models import OrgUnit
 
 TASKS = 1001
 
@@ -108,3 +111,15 @@ def test_web_total_capped_at_limit(client, plan) -> None:  # noqa: ANN001
     # A document's own list counts its 1,001 tasks exactly: 21 pages, no gap after the last.
     assert pager_links(document.get_data(as_text=True)) == [
         "1", "2", "3", "…", "21", "Trang sau"]
+
+
+def test_filter_options_mark_selection(client, session) -> None:  # noqa: ANN001
+    document = client.post("/api/v1/documents", json=plan_of(2)).get_json()
+    office = session.scalar(select(OrgUnit.id).where(OrgUnit.code == "VPTW"))
+
+    markup = client.get("/tasks", query_string={"agency_id": office, "lang": "vi"}).get_data(
+        as_text=True)
+
+    assert f'<option value="{office}" selected>Văn phòng Trung ương Đảng</option>' in markup
+    assert f'<option value="{document["id"]}">09-KH/TW</option>' in markup
+    assert "Tìm thấy 2 nhiệm vụ" in visible(markup)

@@ -66,8 +66,11 @@ def dashboard():  # noqa: ANN201
 
 
 def _filter_choices(session: Session) -> dict:
-    documents = session.scalars(
-        select(Document).where(permissions.visible_document_filter(session, current_user()))
+    # Only what the options show: loading thousands of whole documents took
+    # longer than the task page itself.
+    documents = session.execute(
+        select(Document.id, Document.reference)
+        .where(permissions.visible_document_filter(session, current_user()))
         .order_by(Document.issued_on.desc().nulls_last(), Document.id)).all()
     return {
         "agency_choices": queries.agencies_with_tasks(session),
