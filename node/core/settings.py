@@ -263,6 +263,9 @@ def load_settings(path: Path | str | None = None, environ: dict | None = None) -
     unknown = sorted(set(values) - set(_SIMPLE_FIELDS) - {"working_hours"})
     if unknown:
         raise SettingsError(f"Unknown settings: {', '.join(unknown)}; remove or rename them")
+    # An empty PKCS#12 path means the node's own key, not the current folder.
+    if values.get("signatures_pkcs12") == "":
+        del values["signatures_pkcs12"]
     kwargs: dict = {
         name: _convert(name, _SIMPLE_FIELDS[name], value)
         for name, value in values.items()

@@ -2,7 +2,7 @@
 
 Used by `theodoi sign make-demo-pdf` and by the tests. Nothing here is
 meant for real signatures: the keys are generated on the spot and the
-authority is trusted only by a node whose trust folder holds its root.
+authority is trusted only by a node whose trust folder contains its root.
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ def _load_pkcs12(settings: Settings) -> SigningIdentity:
             f"Setting signatures_pkcs12: {path} cannot be opened; check that it is a PKCS#12 "
             f"file and that ${PASSWORD_ENV} holds its password") from None
     if key is None or certificate is None:
-        raise SigningKeyError(f"Setting signatures_pkcs12: {path} holds no private key with "
+        raise SigningKeyError(f"Setting signatures_pkcs12: {path} contains no private key with "
                               "its certificate; export the key together with the certificate")
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise SigningKeyError(f"Setting signatures_pkcs12: the key in {path} is a "
@@ -312,3 +312,14 @@ def sign_pdf(pdf: bytes, settings: Settings, *, reason: str, location: str) -> b
     logger.info("PDF signed by the node", extra={"certificate_sha256": identity.certificate_sha256,
                                                   "bytes": len(pdf)})
     return output.getvalue()
+
+
+REPORT_REASON = "Báo cáo do cơ quan phát hành qua Hệ thống theo dõi, đánh giá việc thực hiện nhiệm vụ"
+REPORT_LOCATION = "Việt Nam"
+
+
+def sign_report_pdf(pdf: bytes, settings: Settings) -> bytes:
+    """Sign a PDF report that the node issues, creating the node's key first if it is missing."""
+    if not settings.signatures_pkcs12:
+        ensure_signing_identity(settings, settings.node_org_unit)
+    return sign_pdf(pdf, settings, reason=REPORT_REASON, location=REPORT_LOCATION)

@@ -74,8 +74,8 @@ PROBLEM_TEXTS = {
     verify.UNREADABLE_SIGNATURE: _l("The signature data cannot be read."),
 }
 
-# Why an upload was rejected, by the `reason` of PdfRejectedError or
-# ConfidentialDocumentError. The error's own message adds the values.
+# Rejection texts by the `reason` of PdfRejectedError or ConfidentialDocumentError.
+# The error's own message adds the values.
 REJECTION_TEXTS = {
     "not_pdf": _l("The file is not a PDF. Upload the signed PDF of the document."),
     "wrong_type": _l("Only PDF files (.pdf) can be uploaded as the signed document."),

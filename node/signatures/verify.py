@@ -1,9 +1,9 @@
 """Verification of the signatures in a PDF (PAdES and adbe.pkcs7.detached) with pyHanko.
 
-For each signature the checks are: the digest of the signed byte ranges
-(integrity), the CMS signature itself, the certificate chain up to the
-node's trust anchors, the certificate's validity at the signing time, and
-whether the file was changed after the signature. The file's status is the
+Each signature gets five checks. The digest of the signed byte ranges
+shows integrity, and the CMS signature must be valid. The certificate must
+chain up to the node's trust anchors and be valid at the signing time.
+Last, the file must not have changed after the signature. The file's status is the
 worst status of its signatures, in the order invalid, modified, untrusted,
 valid. A PDF without any signature is "unsigned".
 
@@ -71,7 +71,7 @@ _EXPIRED_INDICATIONS = (AdESIndeterminate.EXPIRED, AdESIndeterminate.OUT_OF_BOUN
                         AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED)
 _UNTRUSTED_INDICATIONS = (AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND,)
 
-# Longest certificate chain followed when looking for the root of a signature.
+# Maximum number of certificates followed when looking for the root of a signature.
 MAX_CHAIN_LENGTH = 10
 
 PDF_MAGIC = b"%PDF-"
@@ -92,7 +92,7 @@ class PdfRejectedError(DomainError):
 
 @dataclass(frozen=True)
 class SignatureReport:
-    """What one signature of a PDF shows after verification."""
+    """Verification outcome of one signature of a PDF, with its signer."""
 
     field_name: str
     status: str

@@ -177,3 +177,25 @@ def test_signature_block_widths_in_pdf_units(node_settings: Settings) -> None:
         assert 0 < max(widths) <= 1000
     else:
         assert fonts[0]["/BaseFont"] == "/Helvetica"
+
+
+def test_empty_pkcs12_setting_means_node_key(tmp_path: Path) -> None:
+    from node.core.settings import load_settings
+
+    settings = load_settings(environ={"THEODOI_INSTANCE_PATH": str(tmp_path),
+                                      "THEODOI_SIGNATURES_PKCS12": ""})
+
+    assert settings.signatures_pkcs12 is None
+
+
+def test_pkcs12_setting_relative_to_config(tmp_path: Path) -> None:
+    from node.core.settings import load_settings
+
+    config = tmp_path / "node.toml"
+    config.write_text('[signatures]\npkcs12 = "keys/node.p12"\ntrust_dir = "trust"\n',
+                      encoding="utf-8")
+
+    settings = load_settings(config, environ={})
+
+    assert settings.signatures_pkcs12 == tmp_path / "keys" / "node.p12"
+    assert settings.signatures_trust_dir == tmp_path / "trust"
