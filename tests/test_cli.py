@@ -74,7 +74,10 @@ def test_uninitialised_node_gets_hint(run):
     assert "Traceback" not in result.output
 
 
-def test_missing_config_file_named(tmp_path):
+def test_missing_config_file_named(tmp_path, monkeypatch):
+    # `--config` sets THEODOI_CONFIG in this process; monkeypatch removes it
+    # afterwards, so later tests and the processes they start do not read it.
+    monkeypatch.setenv("THEODOI_CONFIG", "")
     missing = tmp_path / "absent.toml"
     result = CliRunner().invoke(main, ["--config", str(missing), "report", "levels"])
     assert result.exit_code == 2

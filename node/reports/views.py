@@ -81,6 +81,11 @@ def download_response(snapshot: ReportSnapshot, fmt: str) -> Response:
     if fmt not in export.FORMATS:
         raise NotFound(description=_("Reports download as docx, xlsx or pdf."))
     body = export.render(snapshot, fmt)
+    if fmt == "pdf" and snapshot.status == "issued":
+        # The node signs the reports it issues: PAdES with a visible signature block.
+        from node.signatures.signing import sign_report_pdf
+
+        body = sign_report_pdf(body, current_app.config["THEODOI_SETTINGS"])
     response = Response(body, mimetype=export.FORMATS[fmt])
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{export.file_name(snapshot, fmt)}"')
