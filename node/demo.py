@@ -104,12 +104,23 @@ def _print_demo_accounts(settings: Settings) -> None:
     _print_accounts(accounts)
 
 
+def raise_warnings_now(settings: Settings) -> None:
+    """Raise the day's deadline warnings at once, so the example tasks show theirs."""
+    from node.notifications.jobs import raise_demo_warnings
+
+    counts = raise_demo_warnings(settings)
+    click.echo(f"Warnings raised: {counts['overdue']} overdue, {counts['due_soon']} due soon, "
+               f"{counts['due_today']} due today, {counts['transfer_missed']} transfers late; "
+               f"{counts['notifications']} notifications")
+
+
 def run_single(folder: Path, host: str, port: int, no_serve: bool) -> None:
     """Run one central node with the real documents in `folder`."""
     from node.core.server import run_server
 
     settings = prepare_demo(folder.resolve())
     _print_demo_accounts(settings)
+    raise_warnings_now(settings)
     if no_serve:
         click.echo(f"Demo node ready in {folder}")
         return
@@ -208,7 +219,7 @@ class FederatedDemo:
         so the four nodes initialise and boot at the same time. A node looks
         for its parent on every sync run, so it may start before it joins.
         """
-        from node.demo_federation import NODES, write_node_config
+        from node.demo_federation import NODES, node_settings, write_node_config
 
         for node in NODES:
             write_node_config(self.folder, node)
@@ -224,6 +235,8 @@ class FederatedDemo:
             if level == 1:
                 self._fill_centre()
         self._create_accounts()
+        # After the accounts, so that the warnings reach the demo's people.
+        raise_warnings_now(node_settings(self.folder, NODES[0]))
         self._save_state()
 
     def _ready(self, node: DemoNode) -> None:
