@@ -6,6 +6,7 @@ def import_all_models() -> None:
     import node.auth.models  # noqa: F401
     import node.dashboard.counters  # noqa: F401 - models and the counter upkeep on flush
     import node.evaluation.models  # noqa: F401
+    import node.federation.content_models  # noqa: F401
     import node.federation.models  # noqa: F401
     import node.local_tasks.assessment.models  # noqa: F401
     import node.local_tasks.models  # noqa: F401

@@ -34,7 +34,7 @@ def open_session(settings: Settings | None = None) -> Iterator[Session]:
     settings = settings or cli_settings()
     engine = make_engine(settings.effective_database_url)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with unit_of_work(make_session_factory(engine, settings)) as session:
             yield session
     finally:
         engine.dispose()

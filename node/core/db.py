@@ -103,9 +103,20 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Return the session factory bound to `engine`; objects stay usable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+# Key of `Session.info` that holds the node's Settings, for code that runs from
+# session events (such as queueing federation messages at commit) and has no
+# other way to reach them.
+SETTINGS_INFO_KEY = "theodoi_settings"
+
+
+def make_session_factory(engine: Engine, settings: object | None = None) -> sessionmaker[Session]:
+    """Return the session factory bound to `engine`; objects stay usable after commit.
+
+    With `settings`, every session of the factory carries them in
+    `Session.info[SETTINGS_INFO_KEY]`.
+    """
+    info = {SETTINGS_INFO_KEY: settings} if settings is not None else {}
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ def init_db(app: Flask) -> None:
     settings = app.config["THEODOI_SETTINGS"]
     engine = make_engine(settings.effective_database_url)
     app.extensions["theodoi_engine"] = engine
-    app.extensions["theodoi_sessions"] = make_session_factory(engine)
+    app.extensions["theodoi_sessions"] = make_session_factory(engine, settings)
 
     @app.after_request
     def _commit_session(response: Response) -> Response:

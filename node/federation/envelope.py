@@ -55,6 +55,9 @@ REASON_STATUS = {
     "not_allowed_from_peer": 403,
     "replay": 409,
     "sequence_reused": 409,
+    # A valid, signed message whose content this node cannot apply, such as a
+    # status of a task it never assigned to the sender.
+    "not_applicable": 422,
 }
 
 

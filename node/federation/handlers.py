@@ -3,6 +3,13 @@
 A handler runs inside the transaction that stores the message in the inbox,
 so a message is applied exactly once or not at all. Its return value is the
 result that the sender gets, again, for every repeat of the same message.
+A handler that cannot apply a message raises `not_applicable`, and then
+nothing of it is stored except the quarantine row.
+
+The handlers live beside the content they apply: directives in
+`node.federation.directives`, receipts, objections and statuses in
+`node.federation.statuses`, aggregate reports in `node.federation.aggregates`
+and rankings in `node.federation.rankings_exchange`.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from node.core.settings import Settings
+from node.federation.envelope import EnvelopeRejected
 from node.federation.models import Peer
 
 PARENT = "parent"
 CHILD = "child"
 
-ApplyFunction = Callable[[Session, Peer, dict], dict]
+ApplyFunction = Callable[[Session, Settings, Peer, dict], dict]
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,18 @@ def register(message_type: str, accepted_from: str) -> Callable[[ApplyFunction],
     return decorate
 
 
-def _record_only(session: Session, peer: Peer, envelope: dict) -> dict:
-    # NOTE: this handler only records the message in the inbox. Creating tasks
-    # from a directive, applying receipts, objections and statuses to local
-    # tasks, and storing aggregates and rankings are not implemented yet.
-    return {"status": "recorded", "message_type": envelope["type"]}
+def not_applicable(message: str) -> EnvelopeRejected:
+    """Build the rejection of a signed, valid message whose content cannot be applied."""
+    return EnvelopeRejected("not_applicable", message, authenticated=True)
 
 
-for _type in ("directive", "ranking_publication"):
-    register(_type, PARENT)(_record_only)
-for _type in ("receipt_confirmation", "objection", "task_status", "aggregate_report"):
-    register(_type, CHILD)(_record_only)
+def _register_all() -> None:
+    # The content modules register their handlers when imported; they import
+    # this module, so they are imported here, after its names exist.
+    import node.federation.aggregates
+    import node.federation.directives
+    import node.federation.rankings_exchange
+    import node.federation.statuses  # noqa: F401
+
+
+_register_all()

@@ -153,6 +153,10 @@ _FORBIDDEN_FIELD_MESSAGES = {
     "content": _CONFIDENTIAL_FIELD,
     "product": _CONFIDENTIAL_FIELD,
     "result_summary": _CONFIDENTIAL_FIELD,
+    "section": _CONFIDENTIAL_FIELD,
+    "milestone": _CONFIDENTIAL_FIELD,
+    "difficulties": _CONFIDENTIAL_FIELD,
+    "next_steps": _CONFIDENTIAL_FIELD,
     "completed_at": "is allowed only when reported_state is completed",
 }
 

@@ -267,7 +267,7 @@ def _receive(session: Session, settings: Settings, raw: bytes, now: datetime) ->
 
     try:
         with session.begin_nested():
-            result = handler.apply(session, peer, verified.envelope)
+            result = handler.apply(session, settings, peer, verified.envelope)
             row = InboxMessage(message_id=verified.message_id, message_type=verified.type,
                                sender_node_id=peer.node_id, sequence=sequence,
                                body_sha256=verified.content_hash, result=result, received_at=now)

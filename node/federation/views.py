@@ -28,6 +28,7 @@ REJECTION_TITLES = {
     "not_allowed_from_peer": "Message type not allowed from this node",
     "replay": "Message id reused",
     "sequence_reused": "Sequence number reused",
+    "not_applicable": "Message cannot be applied",
 }
 
 

@@ -39,14 +39,26 @@ def task_status_payload(task_ref: str = "VPTW/12-NQ/TW/1", summary: str = "Đã 
     }]}
 
 
+def aggregate_report_payload(row_code: str = CHILD_ORG_UNIT, completed_on_time: int = 2) -> dict:
+    """An aggregate report of the first quarter of 2026 with one row; any child may send it."""
+    counts = {"completed_on_time": completed_on_time, "completed_late": 1,
+              "in_progress_on_time": 0, "in_progress_overdue": 0, "implemented_not_completed": 0,
+              "not_started_on_time": 0, "not_started_overdue": 1}
+    return {"org_unit_code": CHILD_ORG_UNIT,
+            "period": {"kind": "quarter", "start": "2026-01-01", "end": "2026-03-31"},
+            "as_of": "2026-04-01T00:00:00Z",
+            "rows": [{"org_unit_code": row_code, "counts": counts,
+                      "total": sum(counts.values())}]}
+
+
 def envelope_for(key: Ed25519PrivateKey, *, recipient: str = "local",
                  sender: str = CHILD_NODE_ID, sequence: int = 1,
-                 message_type: str = "task_status", payload: dict | None = None,
+                 message_type: str = "aggregate_report", payload: dict | None = None,
                  created_at: datetime | None = None, message_id: str | None = None,
                  sign: bool = True) -> dict:
     envelope = new_envelope(message_type=message_type, sender=sender, recipient=recipient,
                             sequence=sequence,
-                            payload=payload if payload is not None else task_status_payload(),
+                            payload=payload if payload is not None else aggregate_report_payload(),
                             created_at=created_at or datetime.now(UTC), message_id=message_id)
     return sign_envelope(envelope, key) if sign else envelope
 

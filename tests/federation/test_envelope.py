@@ -56,7 +56,8 @@ def test_signed_envelope_verifies(key, keys) -> None:  # noqa: ANN001
 
 def test_signing_normalises_to_nfc(key, keys) -> None:  # noqa: ANN001
     decomposed = unicodedata.normalize("NFD", "Đã hoàn thành đúng hạn")
-    envelope = envelope_for(key, payload=task_status_payload(summary=decomposed), created_at=NOW)
+    envelope = envelope_for(key, message_type="task_status",
+                            payload=task_status_payload(summary=decomposed), created_at=NOW)
     assert envelope["payload"]["updates"][0]["result_summary"] == "Đã hoàn thành đúng hạn"
     # A relay that decomposes the text again does not break the signature.
     relayed = json.loads(wire(envelope))
@@ -67,7 +68,7 @@ def test_signing_normalises_to_nfc(key, keys) -> None:  # noqa: ANN001
 
 def test_forged_signature_rejected(key, keys) -> None:  # noqa: ANN001
     envelope = envelope_for(key, created_at=NOW)
-    envelope["payload"]["updates"][0]["approved_by"] = "Người khác"
+    envelope["payload"]["rows"][0]["total"] = 40
     assert rejection(wire(envelope), keys).reason == "bad_signature"
 
 
@@ -135,7 +136,8 @@ def test_payload_schema_errors_listed(key, keys) -> None:  # noqa: ANN001
     payload = task_status_payload()
     payload["updates"][0]["approved_at"] = "2026-02-30T08:00:00Z"
     payload["updates"][0]["progress_percent"] = 140
-    found = rejection(wire(envelope_for(key, payload=payload, created_at=NOW)), keys)
+    found = rejection(wire(envelope_for(key, message_type="task_status", payload=payload,
+                                         created_at=NOW)), keys)
     assert found.reason == "schema_invalid"
     assert [problem.path for problem in found.problems] == [
         "payload/updates/0/approved_at", "payload/updates/0/progress_percent"]

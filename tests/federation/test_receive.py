@@ -62,7 +62,7 @@ def test_valid_message_stored_once(anonymous_client, session, linked, child_key)
     assert first.status_code == 200, first.get_data(as_text=True)
     assert second.status_code == 200
     assert second.get_json() == first.get_json()
-    assert first.get_json()["result"] == {"status": "recorded", "message_type": "task_status"}
+    assert first.get_json()["result"] == {"status": "applied", "rows": 1}
     assert inbox_count(session) == 1
     logged = session.scalars(select(ExchangeLogEntry)).all()
     assert [(entry.direction, entry.raw) for entry in logged] == [("inbound", raw)]
@@ -95,8 +95,8 @@ def test_replay_with_other_body_conflicts(anonymous_client, session, linked, chi
 
 def test_forged_signature_quarantined(anonymous_client, session, linked, child_key) -> None:  # noqa: ANN001
     envelope = envelope_for(child_key)
-    envelope["payload"]["updates"][0]["reported_state"] = "in_progress"
-    del envelope["payload"]["updates"][0]["completed_at"]
+    envelope["payload"]["rows"][0]["counts"]["completed_on_time"] = 0
+    envelope["payload"]["rows"][0]["total"] = 2
     raw = wire(envelope)
     assert_rejected(post(anonymous_client, raw), session, "bad_signature", 401)
     row = quarantined(session)[0]
@@ -138,7 +138,7 @@ def test_unsigned_quarantined(anonymous_client, session, linked, child_key) -> N
 
 def test_schema_errors_listed(anonymous_client, session, linked, child_key) -> None:  # noqa: ANN001
     payload = {"updates": [{"task_ref": "x", "reported_state": "done"}]}
-    raw = wire(envelope_for(child_key, payload=payload))
+    raw = wire(envelope_for(child_key, message_type="task_status", payload=payload))
     body = assert_rejected(post(anonymous_client, raw), session, "schema_invalid", 422)
     paths = [error["path"] for error in body["errors"]]
     assert "payload/updates/0/reported_state" in paths

@@ -32,7 +32,7 @@ from node.federation.identity import PRIVATE_KEY_FILE
 from node.federation.models import ExchangeLogEntry, InboxMessage, OutboxMessage, Peer
 from node.federation.service import create_enrolment_token
 from tests.conftest import _create_postgres_database, database_kind
-from tests.federation.helpers import CHILD_NODE_ID, CHILD_ORG_UNIT, task_status_payload
+from tests.federation.helpers import CHILD_NODE_ID, CHILD_ORG_UNIT, aggregate_report_payload
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT_SECONDS = 60
@@ -149,14 +149,14 @@ def test_child_joins_and_sends_once(parent, child_cli, tmp_path: Path) -> None: 
     # Send, then send the same message again as a retry after a lost response.
     with open_session(child_settings) as session:
         parent_peer = session.scalar(select(Peer))
-        message = queue_message(session, child_settings, parent_peer, "task_status",
-                                task_status_payload())
+        message = queue_message(session, child_settings, parent_peer, "aggregate_report",
+                                aggregate_report_payload())
         first = deliver(session, child_settings, message)
         second = deliver(session, child_settings, message)
     assert first.delivered, first.error
     assert second.delivered, second.error
     assert second.response == first.response
-    assert first.response["result"]["status"] == "recorded"
+    assert first.response["result"] == {"status": "applied", "rows": 1}
 
     inbox = parent_inbox(parent_settings)
     assert [row.message_id for row in inbox] == [message.message_id]
@@ -189,8 +189,8 @@ def test_exchange_log_export_and_verify(parent, child_cli, tmp_path: Path) -> No
     with open_session(child_settings) as session:
         parent_peer = session.scalar(select(Peer))
         for index in range(2):
-            message = queue_message(session, child_settings, parent_peer, "task_status",
-                                    task_status_payload(task_ref=f"VPTW/1/{index}"))
+            message = queue_message(session, child_settings, parent_peer, "aggregate_report",
+                                    aggregate_report_payload(row_code=f"TU01X{index}"))
             assert deliver(session, child_settings, message).delivered
 
     exported = tmp_path / "child-log.jsonl"
@@ -204,7 +204,7 @@ def test_exchange_log_export_and_verify(parent, child_cli, tmp_path: Path) -> No
 
     lines = exported.read_text(encoding="utf-8").splitlines()
     entry = json.loads(lines[2])
-    raw = base64.b64decode(entry["raw_base64"]).replace(b"VPTW/1/1", b"VPTW/1/9")
+    raw = base64.b64decode(entry["raw_base64"]).replace(b"TU01X1", b"TU01X9")
     entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
     lines[2] = json.dumps(entry)
     tampered = tmp_path / "tampered.jsonl"

@@ -1,0 +1,131 @@
+"""Queue exchange messages in the same transaction as the local change that causes them.
+
+`local_tasks` never imports `federation`, so this module learns about local
+changes through SQLAlchemy session events, registered process-wide on the
+`Session` class when `node.federation` is imported:
+
+- after every flush, the ids of documents whose fields, tasks or task
+  agencies changed, and of the workflow events just added (receipt
+  confirmed, objection lodged, progress update approved), are collected in
+  `Session.info`;
+- before the outermost transaction of the session commits, they become
+  outbox messages: directives for the child nodes whose org units the tasks
+  name (`directives.queue_for_documents`), and receipts, objections and
+  statuses for the parent that assigned the tasks
+  (`statuses.queue_for_events`).
+
+The outbox rows are written in the database transaction of the change, so
+neither is ever committed without the other (a transactional outbox). The
+workflow events are the domain-event table that `local_tasks` already writes
+(`task_events`), so no extra intent table is needed. Signing needs the node's
+settings: they are read from `Session.info` (see `node.core.db.make_session_factory`)
+and otherwise loaded from the configuration, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from itertools import chain
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from node.core.db import SETTINGS_INFO_KEY
+from node.core.settings import Settings, load_settings
+from node.local_tasks.models import Document, Task, TaskAgency, TaskEvent
+
+logger = logging.getLogger(__name__)
+
+PENDING_INFO_KEY = "theodoi_federation_pending"
+# Task events whose step the parent of a task must learn about.
+FORWARDED_EVENT_KINDS = ("task.receipt", "task.objection", "task.progress_approve")
+# Queueing may change tasks again (a province passing a directive on); the
+# loop stops after this many rounds, which a real chain of levels never needs.
+MAX_ROUNDS = 5
+
+
+@dataclass
+class Pending:
+    """What changed in the current transaction and may need a message."""
+
+    document_ids: set[int] = field(default_factory=set)
+    task_ids: set[int] = field(default_factory=set)
+    event_ids: set[int] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.document_ids or self.task_ids or self.event_ids)
+
+
+def _pending(session: Session) -> Pending:
+    return session.info.setdefault(PENDING_INFO_KEY, Pending())
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _flush_context: object) -> None:
+    pending = None
+    for instance in chain(session.new, session.dirty, session.deleted):
+        if isinstance(instance, Task | TaskAgency | Document) or (
+                isinstance(instance, TaskEvent) and instance.kind in FORWARDED_EVENT_KINDS):
+            pending = pending or _pending(session)
+        if isinstance(instance, Task):
+            if instance.document_id is not None:
+                pending.document_ids.add(instance.document_id)
+        elif isinstance(instance, TaskAgency):
+            if instance.task_id is not None:
+                pending.task_ids.add(instance.task_id)
+        elif isinstance(instance, Document):
+            if instance.id is not None:
+                pending.document_ids.add(instance.id)
+        elif isinstance(instance, TaskEvent) and instance.kind in FORWARDED_EVENT_KINDS \
+                and instance in session.new:
+            pending.event_ids.add(instance.id)
+
+
+def session_settings(session: Session) -> Settings:
+    """Return the settings of the node whose database `session` uses."""
+    settings = session.info.get(SETTINGS_INFO_KEY)
+    return settings if isinstance(settings, Settings) else load_settings()
+
+
+def queue_pending(session: Session, settings: Settings | None = None) -> int:
+    """Turn the changes collected so far into outbox messages; return how many were queued."""
+    from node.federation.directives import queue_for_documents
+    from node.federation.statuses import queue_for_events
+
+    queued = 0
+    for _round in range(MAX_ROUNDS):
+        session.flush()
+        pending = session.info.pop(PENDING_INFO_KEY, None)
+        if not pending:
+            return queued
+        settings = settings or session_settings(session)
+        document_ids = set(pending.document_ids)
+        if pending.task_ids:
+            document_ids.update(session.scalars(
+                select(Task.document_id).where(Task.id.in_(sorted(pending.task_ids)))))
+        queued += len(queue_for_documents(session, settings, document_ids))
+        queued += len(queue_for_events(session, settings, pending.event_ids))
+    session.flush()
+    session.info.pop(PENDING_INFO_KEY, None)
+    logger.warning("federation messages still pending after %s rounds", MAX_ROUNDS)
+    return queued
+
+
+@event.listens_for(Session, "before_commit")
+def _queue_before_commit(session: Session) -> None:
+    # Savepoints (begin_nested) commit through this event too; the messages
+    # are queued once, when the outermost transaction commits.
+    if session.in_nested_transaction():
+        return
+    # The commit flushes only after this event, so changes not flushed yet
+    # are flushed here to be collected.
+    session.flush()
+    if session.info.get(PENDING_INFO_KEY):
+        queue_pending(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(PENDING_INFO_KEY, None)

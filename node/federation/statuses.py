@@ -1,0 +1,271 @@
+"""Receipts, objections and statuses of tasks that the parent node assigned.
+
+Sending (child side). `queue_for_events` runs before a commit (see
+`node.federation.hooks`) with the workflow events of the transaction. For a
+task that came in a directive (a `TaskLink` with direction "received"), a
+confirmed receipt becomes a receipt_confirmation, a lodged objection an
+objection, and an approved progress update (maker-checker, Điều 15.3) a
+task_status. Submitted or returned updates never travel. Confidential and
+top-secret tasks send no result summary, milestone, difficulties or next
+steps, only the state, the progress percent and the instants.
+
+Applying (parent side). The task is found by the reference this node gave it
+in the directive and by the sender, so a child can only report on tasks
+assigned to it. The steps go through the local workflow services, so the
+parent records them as if its own officers had entered them: the receipt
+(after recording the transfer at the directive's instant, when the parent had
+not transferred the task by hand), the objection with its feedback
+deadline, and the progress update submitted in the child approver's name and
+approved by the node. A province that applies a step of its sub-unit on a
+task that itself came from the centre forwards the step upwards in the same
+transaction, through the same events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from node.core.errors import DomainError
+from node.core.settings import Settings
+from node.federation.content_models import TaskLink
+from node.federation.envelope import format_timestamp, parse_timestamp
+from node.federation.handlers import CHILD, not_applicable, register
+from node.federation.models import OutboxMessage, Peer
+from node.local_tasks.calendar import load_calendar
+from node.local_tasks.models import Task, TaskEvent
+from node.local_tasks.workflow import (
+    approve_update,
+    confirm_receipt,
+    lodge_objection,
+    return_update,
+    submit_update,
+    transfer_task,
+)
+from node.local_tasks.workflow.models import Objection, ProgressUpdate
+
+logger = logging.getLogger(__name__)
+
+PERSON_MAX_LENGTH = 200
+
+
+def _person(name: str | None, fallback: str) -> str:
+    return ((name or "").strip() or fallback)[:PERSON_MAX_LENGTH]
+
+
+def _received_links(session: Session, task_ids: set[int]) -> dict[int, TaskLink]:
+    if not task_ids:
+        return {}
+    links = session.scalars(select(TaskLink).where(TaskLink.task_id.in_(sorted(task_ids)),
+                                                   TaskLink.direction == "received"))
+    return {link.task_id: link for link in links}
+
+
+# Building payloads at the child ------------------------------------------------
+
+
+def receipt_payload(link: TaskLink, task: Task, event: TaskEvent, settings: Settings) -> dict:
+    return {
+        "document_reference": link.document_reference,
+        "task_refs": [link.task_ref],
+        "received_at": format_timestamp(task.received_at or event.at),
+        "received_by": _person(event.actor, settings.node_id),
+    }
+
+
+def objection_payload(link: TaskLink, objection: Objection, settings: Settings) -> dict:
+    return {
+        "document_reference": link.document_reference,
+        "task_ref": link.task_ref,
+        "kind": objection.kind,
+        "reason": objection.reason[:4000],
+        "submitted_at": format_timestamp(objection.lodged_at),
+        "submitted_by": _person(objection.lodged_by, settings.node_id),
+    }
+
+
+def status_update(link: TaskLink, task: Task, update: ProgressUpdate, settings: Settings) -> dict:
+    """Return one entry of a task_status payload; text only for regular tasks."""
+    regular = task.confidentiality == "regular"
+    entry = {
+        "task_ref": link.task_ref,
+        "reported_state": update.reported_state,
+        "confidentiality": task.confidentiality,
+        "reported_at": format_timestamp(update.at),
+        "approved_at": format_timestamp(update.reviewed_at or update.at),
+        "approved_by": _person(update.reviewed_by, settings.node_id),
+    }
+    if update.progress_percent is not None:
+        entry["progress_percent"] = update.progress_percent
+    if update.reported_state == "completed":
+        entry["completed_at"] = format_timestamp(update.at)
+    if regular:
+        for field_name, value in (("result_summary", update.results),
+                                  ("milestone", update.milestone),
+                                  ("difficulties", update.difficulties),
+                                  ("next_steps", update.next_steps)):
+            if value:
+                entry[field_name] = value
+    return entry
+
+
+def _object_id(event: TaskEvent) -> int | None:
+    detail = event.detail or {}
+    value = detail.get("object_id")
+    return value if isinstance(value, int) else None
+
+
+def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
+                     *, now: datetime | None = None) -> list[OutboxMessage]:
+    """Queue the receipts, objections and approved statuses of tasks the parent assigned."""
+    from node.federation.client import queue_message
+
+    if not event_ids:
+        return []
+    events = list(session.scalars(select(TaskEvent).where(TaskEvent.id.in_(sorted(event_ids)))
+                                  .order_by(TaskEvent.id)))
+    links = _received_links(session, {event.task_id for event in events})
+    if not links:
+        return []
+    peers = {peer.node_id: peer for peer in session.scalars(
+        select(Peer).where(Peer.node_id.in_({link.peer_node_id for link in links.values()})))}
+    messages: list[OutboxMessage] = []
+    statuses: dict[str, list[dict]] = defaultdict(list)
+    for event in events:
+        link = links.get(event.task_id)
+        peer = peers.get(link.peer_node_id) if link else None
+        if link is None or peer is None:
+            continue
+        task = session.get(Task, event.task_id)
+        if event.kind == "task.receipt":
+            messages.append(queue_message(session, settings, peer, "receipt_confirmation",
+                                          receipt_payload(link, task, event, settings), now=now))
+        elif event.kind == "task.objection":
+            objection = session.get(Objection, _object_id(event))
+            if objection is not None:
+                messages.append(queue_message(session, settings, peer, "objection",
+                                              objection_payload(link, objection, settings),
+                                              now=now))
+        elif event.kind == "task.progress_approve":
+            update = session.get(ProgressUpdate, _object_id(event))
+            if update is not None and update.status == "approved":
+                statuses[peer.node_id].append(status_update(link, task, update, settings))
+    for node_id, updates in statuses.items():
+        messages.append(queue_message(session, settings, peers[node_id], "task_status",
+                                      {"updates": updates}, now=now))
+    for message in messages:
+        logger.info("task step queued for the parent",
+                    extra={"message_id": message.message_id, "type": message.message_type,
+                           "peer": message.recipient_node_id})
+    return messages
+
+
+# Applying at the parent -------------------------------------------------------------
+
+
+def assigned_task(session: Session, peer: Peer, task_ref: str) -> tuple[Task, TaskLink]:
+    """Return the task that this node sent to `peer` as `task_ref`; raise not_applicable."""
+    link = session.scalar(select(TaskLink).where(
+        TaskLink.peer_node_id == peer.node_id, TaskLink.direction == "sent",
+        TaskLink.task_ref == task_ref))
+    task = session.get(Task, link.task_id) if link is not None else None
+    if link is None or task is None:
+        raise not_applicable(f"task_ref {task_ref!r} names no task that this node assigned to "
+                             f"{peer.node_id!r}; only tasks of its directives can be reported")
+    return task, link
+
+
+def _workflow_failure(step: str, task_ref: str, error: DomainError) -> Exception:
+    return not_applicable(f"{step} of task_ref {task_ref!r} cannot be applied: {error.message}")
+
+
+@register("receipt_confirmation", CHILD)
+def apply_receipt(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
+    """Record the child's receipt of each listed task through the workflow."""
+    payload = envelope["payload"]
+    received_at = parse_timestamp(payload["received_at"])
+    actor = _person(f"{payload['received_by']} ({peer.node_id})", peer.node_id)
+    calendar = load_calendar(settings)
+    outcomes = {"confirmed": 0, "unchanged": 0}
+    for task_ref in payload["task_refs"]:
+        task, link = assigned_task(session, peer, task_ref)
+        if task.received_at is not None:
+            outcomes["unchanged"] += 1
+            continue
+        try:
+            if task.transferred_at is None:
+                # The directive was the electronic transfer of the task.
+                transfer_task(session, task, at=min(link.created_at, received_at),
+                              actor=f"node {settings.node_id}", calendar=calendar)
+            confirm_receipt(session, task, at=received_at, actor=actor, calendar=calendar)
+        except DomainError as error:
+            raise _workflow_failure("receipt", task_ref, error) from None
+        outcomes["confirmed"] += 1
+    return {"status": "applied", **outcomes}
+
+
+@register("objection", CHILD)
+def apply_objection(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
+    """Lodge the child's objection on the task through the workflow."""
+    payload = envelope["payload"]
+    task, _ = assigned_task(session, peer, payload["task_ref"])
+    lodged_at = parse_timestamp(payload["submitted_at"])
+    existing = session.scalar(select(Objection).where(Objection.task_id == task.id,
+                                                      Objection.lodged_at == lodged_at))
+    if existing is not None:
+        return {"status": "unchanged", "objection_id": existing.id}
+    try:
+        objection = lodge_objection(
+            session, task, at=lodged_at,
+            actor=_person(f"{payload['submitted_by']} ({peer.node_id})", peer.node_id),
+            reason=payload["reason"], kind=payload["kind"], calendar=load_calendar(settings))
+    except DomainError as error:
+        raise _workflow_failure("objection", payload["task_ref"], error) from None
+    return {"status": "applied", "objection_id": objection.id}
+
+
+def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict) -> str:
+    task, _ = assigned_task(session, peer, entry["task_ref"])
+    reported_at = parse_timestamp(entry["reported_at"])
+    at = parse_timestamp(entry["completed_at"]) if "completed_at" in entry else reported_at
+    submitter = _person(f"{entry['approved_by']} ({peer.node_id})", peer.node_id)
+    # The same report from the same child always gets the same key, so a
+    # report applied once returns its first row instead of a second one.
+    identity = f"{peer.node_id}\n{entry['task_ref']}\n{entry['reported_at']}\n{entry['approved_at']}"
+    key = "federation:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
+    update = submit_update(
+        session, task, at=at, actor=submitter, reported_state=entry["reported_state"],
+        progress_percent=entry.get("progress_percent"), milestone=entry.get("milestone"),
+        results=entry.get("result_summary"), difficulties=entry.get("difficulties"),
+        next_steps=entry.get("next_steps"), idempotency_key=key)
+    if update.status != "submitted":
+        return "unchanged"
+    approved_at = max(parse_timestamp(entry["approved_at"]), at)
+    newer = session.scalar(select(ProgressUpdate.id).where(
+        ProgressUpdate.task_id == task.id, ProgressUpdate.status == "approved",
+        ProgressUpdate.at > update.at).limit(1))
+    if newer is not None:
+        # Messages can arrive out of order after retries; an older report
+        # never moves the task back.
+        return_update(session, update, at=approved_at, actor=f"node {peer.node_id}",
+                      comment="superseded by a newer approved update from the child node")
+        return "superseded"
+    approve_update(session, update, at=approved_at, actor=f"node {peer.node_id}")
+    return "applied"
+
+
+@register("task_status", CHILD)
+def apply_task_status(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
+    """Apply each approved progress update of the child to the task this node assigned."""
+    outcomes = {"applied": 0, "unchanged": 0, "superseded": 0}
+    for entry in envelope["payload"]["updates"]:
+        try:
+            outcomes[_apply_update(session, settings, peer, entry)] += 1
+        except DomainError as error:
+            raise _workflow_failure("status", entry["task_ref"], error) from None
+    return {"status": "applied", **outcomes}

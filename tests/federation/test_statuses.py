@@ -1,0 +1,196 @@
+"""Receipts, objections and approved statuses travel from the child to the parent's task."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from node.core.db import utcnow
+from node.federation.aggregates import queue_aggregate_report
+from node.federation.models import OutboxMessage
+from node.local_tasks.calendar import load_calendar
+from node.local_tasks.completion import level_of
+from node.local_tasks.models import Task
+from node.local_tasks.workflow import approve_update, confirm_receipt, lodge_objection, submit_update
+from node.local_tasks.workflow.models import Objection, ProgressUpdate
+from tests.federation.nodes import (
+    CENTRE,
+    PROVINCE,
+    add_document,
+    link,
+    make_node,  # noqa: F401 - fixture
+    outbox,
+    pump,
+    task_for,
+)
+
+DEADLINE = date(2027, 6, 30)
+CONFIDENTIAL_FIELDS = {"summary", "content", "product", "section", "result_summary", "milestone",
+                       "difficulties", "next_steps"}
+
+
+@pytest.fixture
+def assigned(make_node):  # noqa: ANN001, ANN201, F811
+    """A centre and a province node, and a regular task the centre assigned to the province."""
+    centre, province = make_node(CENTRE), make_node(PROVINCE)
+    link(centre, province)
+    with centre.session() as session:
+        document = add_document(session, "20-NQ/TW", [task_for(session, "TU01",
+                                                               deadline=DEADLINE)])
+        centre_task_id = document.tasks[0].id
+    pump(centre, province)
+    with province.session() as session:
+        province_task_id = session.scalar(select(Task.id))
+    return centre, province, centre_task_id, province_task_id
+
+
+def test_receipt_and_objection_reach_parent(assigned) -> None:  # noqa: ANN001
+    centre, province, centre_task_id, province_task_id = assigned
+    calendar = load_calendar(province.settings)
+    received_at = (utcnow() + timedelta(seconds=1)).replace(microsecond=0)
+    with province.session() as session:
+        task = session.get(Task, province_task_id)
+        confirm_receipt(session, task, at=received_at, actor="Văn thư Thành ủy", calendar=calendar)
+    assert [message.message_type for message in outbox(province)] == ["receipt_confirmation"]
+    assert pump(province, centre)[0]["confirmed"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.received_at == received_at
+        assert task.transferred_at is not None
+
+    with province.session() as session:
+        task = session.get(Task, province_task_id)
+        lodge_objection(session, task, at=received_at + timedelta(minutes=5),
+                        actor="Chánh Văn phòng", reason="Nhiệm vụ thuộc thẩm quyền Chính phủ",
+                        kind="outside_competence", calendar=calendar)
+    results = pump(province, centre)
+    assert results[0]["status"] == "applied"
+    with centre.session() as session:
+        objection = session.scalar(select(Objection))
+        assert objection.task_id == centre_task_id
+        assert objection.reason == "Nhiệm vụ thuộc thẩm quyền Chính phủ"
+        assert objection.kind == "outside_competence"
+        assert objection.status == "open"
+        assert objection.lodged_by == f"Chánh Văn phòng ({PROVINCE[0]})"
+        # The centre's feedback deadline (1 working day) starts from the objection.
+        assert objection.feedback_due_at is not None
+
+
+def test_only_approved_updates_travel(assigned) -> None:  # noqa: ANN001
+    centre, province, centre_task_id, province_task_id = assigned
+    now = utcnow().replace(microsecond=0) - timedelta(minutes=2)
+    with province.session() as session:
+        update_id = submit_update(session, session.get(Task, province_task_id), at=now,
+                                  actor="Chuyên viên", reported_state="in_progress",
+                                  progress_percent=40, milestone="Đã xây dựng dự thảo").id
+    assert outbox(province) == []
+
+    with province.session() as session:
+        approve_update(session, session.get(ProgressUpdate, update_id), at=now,
+                       actor="Lãnh đạo Văn phòng")
+    messages = outbox(province, message_type="task_status")
+    assert len(messages) == 1
+    update = json.loads(messages[0].body)["payload"]["updates"][0]
+    assert update["reported_state"] == "in_progress"
+    assert update["progress_percent"] == 40
+    assert update["milestone"] == "Đã xây dựng dự thảo"
+
+    assert pump(province, centre)[0]["applied"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.reported_state == "in_progress"
+        assert task.progress_percent == 40
+        assert level_of(task, utcnow()) == "in_progress_on_time"
+
+    completed_at = now + timedelta(minutes=1)
+    with province.session() as session:
+        update_id = submit_update(session, session.get(Task, province_task_id), at=completed_at,
+                                  actor="Chuyên viên", reported_state="completed",
+                                  progress_percent=100, results="Đã ban hành kế hoạch").id
+        approve_update(session, session.get(ProgressUpdate, update_id), at=completed_at,
+                       actor="Lãnh đạo Văn phòng")
+    pump(province, centre)
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.reported_state == "completed"
+        assert task.completed_at == completed_at
+        assert task.result_summary == "Đã ban hành kế hoạch"
+        # The deadline is in 2027, so the completion is on time.
+        assert level_of(task, utcnow()) == "completed_on_time"
+        approved = session.scalars(select(ProgressUpdate).where(
+            ProgressUpdate.status == "approved")).all()
+        assert len(approved) == 2
+        assert {row.submitted_by for row in approved} == {f"Lãnh đạo Văn phòng ({PROVINCE[0]})"}
+
+
+def test_status_of_unknown_task_rejected(assigned) -> None:  # noqa: ANN001
+    from node.federation.client import queue_message
+    from node.federation.envelope import EnvelopeRejected
+    from node.federation.models import Peer
+    from node.federation.service import receive_message
+    from tests.federation.helpers import task_status_payload
+
+    centre, province, centre_task_id, _ = assigned
+    with province.session() as session:
+        parent = session.scalar(select(Peer))
+        message = queue_message(session, province.settings, parent, "task_status",
+                                task_status_payload(task_ref=f"centre/{centre_task_id + 1}"))
+    with pytest.raises(EnvelopeRejected) as caught, centre.session() as session:
+        receive_message(session, centre.settings, message.body)
+    assert caught.value.reason == "not_applicable"
+    assert f"centre/{centre_task_id + 1}" in caught.value.message
+    with centre.session() as session:
+        assert session.get(Task, centre_task_id).reported_state == "not_started"
+
+
+def test_confidential_payloads_carry_no_content(make_node) -> None:  # noqa: ANN001, F811
+    centre, province = make_node(CENTRE), make_node(PROVINCE)
+    link(centre, province)
+    with centre.session() as session:
+        add_document(session, "21-NQ/TW", [task_for(session, "TU01", content=None,
+                                                    deadline=DEADLINE)],
+                     confidentiality="confidential")
+    pump(centre, province)
+    calendar = load_calendar(province.settings)
+    now = (utcnow() + timedelta(seconds=1)).replace(microsecond=0)
+    with province.session() as session:
+        task = session.scalar(select(Task))
+        assert task.confidentiality == "confidential"
+        confirm_receipt(session, task, at=now, actor="Văn thư", calendar=calendar)
+        lodge_objection(session, task, at=now, actor="Chánh Văn phòng", reason="Cần làm rõ",
+                        kind="other", calendar=calendar)
+        update = submit_update(session, task, at=now, actor="Chuyên viên",
+                               reported_state="completed", progress_percent=100)
+        approve_update(session, update, at=now, actor="Lãnh đạo")
+        queue_aggregate_report(session, province.settings, "year", date(2026, 1, 1))
+    pump(province, centre)
+
+    payloads = []
+    for node in (centre, province):
+        with node.session() as session:
+            payloads += [json.loads(row.body)["payload"]
+                         for row in session.scalars(select(OutboxMessage))]
+    types = sorted({row.message_type for node in (centre, province) for row in outbox(node)})
+    assert types == ["aggregate_report", "directive", "objection", "receipt_confirmation",
+                     "task_status"]
+
+    def keys(value: object) -> set[str]:
+        if isinstance(value, dict):
+            return set(value) | {key for item in value.values() for key in keys(item)}
+        if isinstance(value, list):
+            return {key for item in value for key in keys(item)}
+        return set()
+
+    for payload in payloads:
+        assert keys(payload) & CONFIDENTIAL_FIELDS == set(), payload
+    directive = next(payload for payload in payloads if "document" in payload)
+    assert directive["document"]["confidentiality"] == "confidential"
+    assert directive["document"]["task_count"] == 1
+    status = next(payload for payload in payloads if "updates" in payload)["updates"][0]
+    assert status["reported_state"] == "completed"
+    assert status["confidentiality"] == "confidential"
+    with centre.session() as session:
+        assert session.scalar(select(Task.reported_state)) == "completed"
