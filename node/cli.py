@@ -270,6 +270,7 @@ def _register_optional_commands() -> None:
     from node.auth.cli import user
     from node.dashboard.cli import dashboard
     from node.demo import demo
+    from node.federation import content_cli
     from node.federation.cli import federation
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
@@ -281,6 +282,7 @@ def _register_optional_commands() -> None:
     main.add_command(dashboard)
     main.add_command(import_command)
     main.add_command(demo)
+    content_cli.register(federation)
     main.add_command(federation)
     main.add_command(sign)
     main.add_command(user)

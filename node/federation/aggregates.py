@@ -1,10 +1,10 @@
 """Aggregate reports: task counts by completion level, lead agency and period, sent upwards.
 
 What a report counts. A node reports the tasks that originate at its level
-or below: every task stored at the node except those it received from its
-parent in a directive (those the parent already holds, and it learns their
-progress from task statuses), plus the aggregates that its own child nodes
-reported for the same period. A sub-unit's tasks that came down from the
+or below. These are every task stored at the node except those it received
+from its parent in a directive, plus the aggregates that its own child nodes
+reported for the same period. The parent already holds the tasks it sent
+down, and learns their progress from task statuses. A sub-unit's tasks that came down from the
 province are counted at the province, and a province's tasks that came
 down from the centre are counted at the centre, so each task is counted
 exactly once along the chain, at the node where it was assigned.
@@ -107,7 +107,8 @@ def local_counts(session: Session, settings: Settings, period_kind: str, period_
     for level_name, count in without_lead:
         own_name = session.scalar(select(OrgUnit.name).where(
             OrgUnit.code == settings.node_org_unit))
-        result.setdefault(settings.node_org_unit, (own_name, _empty_counts()))[1][level_name] += count
+        own_counts = result.setdefault(settings.node_org_unit, (own_name, _empty_counts()))[1]
+        own_counts[level_name] += count
     return result
 
 
@@ -141,7 +142,8 @@ def _as_row(model: AggregateRowModel) -> AggregateRow:
                         model.total, model.as_of)
 
 
-def received_aggregates(session: Session, period_kind: str, period_start: date) -> list[AggregateRow]:
+def received_aggregates(session: Session, period_kind: str,
+                        period_start: date) -> list[AggregateRow]:
     """Return the aggregates that child nodes reported for the period, one row per org unit.
 
     Rows of the same org unit from several children are added up; `as_of`
@@ -181,8 +183,7 @@ def aggregate_payload(settings: Settings, period_kind: str, period_start: date,
 def queue_aggregate_report(session: Session, settings: Settings, period_kind: str,
                            period_start: date, *, now: datetime | None = None) -> OutboxMessage:
     """Queue this node's aggregate report of the period for its parent node."""
-    from node.federation.client import queue_message
-    from node.federation.directives import parent_peer
+    from node.federation.directives import parent_peer, queue_for_peer
 
     now = now or utcnow()
     parent = parent_peer(session, settings)
@@ -190,7 +191,7 @@ def queue_aggregate_report(session: Session, settings: Settings, period_kind: st
         raise ValidationError("this node has no parent node to report to; join one with "
                               "`theodoi federation join`")
     rows = node_aggregates(session, settings, period_kind, period_start, now=now)
-    message = queue_message(session, settings, parent, "aggregate_report",
+    message = queue_for_peer(session, settings, parent, "aggregate_report",
                             aggregate_payload(settings, period_kind, period_start, rows, now),
                             now=now)
     logger.info("aggregate report queued",

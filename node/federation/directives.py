@@ -103,6 +103,26 @@ def subtree_unit_ids(session: Session, org_unit_code: str) -> set[int]:
     return subtree_ids(session, [root_id]) if root_id is not None else set()
 
 
+def queue_for_peer(session: Session, settings: Settings, peer: Peer, message_type: str,
+                   payload: dict, *, now: datetime | None = None) -> OutboxMessage:
+    """Queue a message for `peer` while holding a lock on the peer's row.
+
+    The outbox numbers messages per recipient with the next free sequence.
+    Two transactions that queued for the same peer at once would take the
+    same number, and the later commit would fail, so on PostgreSQL they wait
+    for each other here. SQLite serialises writing transactions anyway.
+
+    NOTE: a province that receives from one peer and queues for another
+    locks two peer rows, in the order the messages came, so two such
+    transactions can deadlock on PostgreSQL. The database then aborts one,
+    and its sender retries the message.
+    """
+    from node.federation.client import queue_message
+
+    session.execute(select(Peer.id).where(Peer.id == peer.id).with_for_update())
+    return queue_message(session, settings, peer, message_type, payload, now=now)
+
+
 def task_ref_of(settings: Settings, task: Task) -> str:
     """Return the reference under which this node sends `task` to its children."""
     return f"{settings.node_id}/{task.id}"
@@ -203,8 +223,6 @@ def build_directive(session: Session, settings: Settings, peer: Peer, document: 
 def sync_document(session: Session, settings: Settings, peer: Peer, document: Document,
                   unit_ids: set[int], *, now: datetime | None = None) -> OutboxMessage | None:
     """Queue the directive of `document` for `peer` unless the child already has this content."""
-    from node.federation.client import queue_message
-
     now = now or utcnow()
     built = build_directive(session, settings, peer, document, unit_ids, now=now)
     if built is None:
@@ -215,7 +233,7 @@ def sync_document(session: Session, settings: Settings, peer: Peer, document: Do
         SentDirective.document_id == document.id, SentDirective.peer_node_id == peer.node_id))
     if state is not None and state.payload_sha256 == digest:
         return None
-    message = queue_message(session, settings, peer, "directive", payload, now=now)
+    message = queue_for_peer(session, settings, peer, "directive", payload, now=now)
     refs = [link.task_ref for link in links]
     if state is None:
         session.add(SentDirective(document_id=document.id, peer_node_id=peer.node_id,
@@ -327,14 +345,16 @@ def _classification_values(session: Session, codes: list[str]) -> list[Classific
         scheme_code, _, value_code = code.partition(":")
         value = session.scalar(
             select(ClassificationValue).join(ClassificationScheme)
-            .where(ClassificationScheme.code == scheme_code, ClassificationValue.code == value_code))
+            .where(ClassificationScheme.code == scheme_code,
+                   ClassificationValue.code == value_code))
         if value is not None:
             values.append(value)
     return values
 
 
-def _wanted_agencies(session: Session, settings: Settings,
-                     agencies: list[dict]) -> tuple[list[tuple[OrgUnit, str]], list[tuple[str, str]]]:
+def _resolve_agencies(
+    session: Session, settings: Settings, agencies: list[dict],
+) -> tuple[list[tuple[OrgUnit, str]], list[tuple[str, str]]]:
     """Return the (unit, role) pairs known here, and (role, text) of the unknown ones."""
     known: list[tuple[OrgUnit, str]] = []
     unknown: list[tuple[str, str]] = []
@@ -354,10 +374,10 @@ def _wanted_agencies(session: Session, settings: Settings,
 
 def _apply_agencies(task: Task, known: list[tuple[OrgUnit, str]],
                     unknown: list[tuple[str, str]]) -> bool:
-    wanted = {(unit.id, role): position for position, (unit, role) in enumerate(known)}
+    target = {(unit.id, role) for unit, role in known}
     changed = False
     for link in list(task.agencies):
-        if (link.org_unit_id, link.role) not in wanted:
+        if (link.org_unit_id, link.role) not in target:
             task.agencies.remove(link)
             changed = True
     present = {(link.org_unit_id, link.role) for link in task.agencies}
@@ -398,7 +418,7 @@ def _apply_task(session: Session, settings: Settings, peer: Peer, document: Docu
         TaskLink.peer_node_id == peer.node_id, TaskLink.direction == "received",
         TaskLink.task_ref == part["task_ref"]))
     values = _task_values(part, document)
-    known, unknown = _wanted_agencies(session, settings, part["agencies"])
+    known, unknown = _resolve_agencies(session, settings, part["agencies"])
     classifications = _classification_values(session, part.get("classifications", []))
     task_transferred_at = _parse_instant(part.get("transferred_at")) or transferred_at
     if link is None:

@@ -40,14 +40,14 @@ logger = logging.getLogger(__name__)
 PENDING_INFO_KEY = "theodoi_federation_pending"
 # Task events whose step the parent of a task must learn about.
 FORWARDED_EVENT_KINDS = ("task.receipt", "task.objection", "task.progress_approve")
-# Queueing may change tasks again (a province passing a directive on); the
-# loop stops after this many rounds, which a real chain of levels never needs.
+# Queueing may change tasks again, as when a province passes a directive on.
+# The loop stops after this many rounds; a chain of three levels needs two.
 MAX_ROUNDS = 5
 
 
 @dataclass
 class Pending:
-    """What changed in the current transaction and may need a message."""
+    """Ids of the rows changed in the current transaction that may need a message."""
 
     document_ids: set[int] = field(default_factory=set)
     task_ids: set[int] = field(default_factory=set)

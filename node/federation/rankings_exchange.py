@@ -30,13 +30,12 @@ def publish_ranking(session: Session, settings: Settings, payload: dict) -> list
     The payload is checked against the ranking_publication schema first, so
     an invalid ranking queues nothing.
     """
-    from node.federation.client import queue_message
-    from node.federation.directives import child_peers
+    from node.federation.directives import child_peers, queue_for_peer
 
     problems = schemas.validation_problems("ranking_publication", payload, prefix="payload")
     if problems:
         raise ValidationError("ranking publication is invalid", problems=problems)
-    messages = [queue_message(session, settings, peer, "ranking_publication", payload)
+    messages = [queue_for_peer(session, settings, peer, "ranking_publication", payload)
                 for peer in child_peers(session, settings)]
     logger.info("ranking publication queued",
                 extra={"period_kind": payload["period"]["kind"],

@@ -12,10 +12,10 @@ steps, only the state, the progress percent and the instants.
 Applying (parent side). The task is found by the reference this node gave it
 in the directive and by the sender, so a child can only report on tasks
 assigned to it. The steps go through the local workflow services, so the
-parent records them as if its own officers had entered them: the receipt
-(after recording the transfer at the directive's instant, when the parent had
-not transferred the task by hand), the objection with its feedback
-deadline, and the progress update submitted in the child approver's name and
+parent records them as if its own officers had entered them. A receipt is
+confirmed after the transfer is recorded at the directive's instant, unless
+the parent had transferred the task by hand. An objection gets its feedback
+deadline. A progress update is submitted in the child approver's name and
 approved by the node. A province that applies a step of its sub-unit on a
 task that itself came from the centre forwards the step upwards in the same
 transaction, through the same events.
@@ -123,7 +123,7 @@ def _object_id(event: TaskEvent) -> int | None:
 def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
                      *, now: datetime | None = None) -> list[OutboxMessage]:
     """Queue the receipts, objections and approved statuses of tasks the parent assigned."""
-    from node.federation.client import queue_message
+    from node.federation.directives import queue_for_peer
 
     if not event_ids:
         return []
@@ -143,12 +143,12 @@ def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
             continue
         task = session.get(Task, event.task_id)
         if event.kind == "task.receipt":
-            messages.append(queue_message(session, settings, peer, "receipt_confirmation",
+            messages.append(queue_for_peer(session, settings, peer, "receipt_confirmation",
                                           receipt_payload(link, task, event, settings), now=now))
         elif event.kind == "task.objection":
             objection = session.get(Objection, _object_id(event))
             if objection is not None:
-                messages.append(queue_message(session, settings, peer, "objection",
+                messages.append(queue_for_peer(session, settings, peer, "objection",
                                               objection_payload(link, objection, settings),
                                               now=now))
         elif event.kind == "task.progress_approve":
@@ -156,7 +156,7 @@ def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
             if update is not None and update.status == "approved":
                 statuses[peer.node_id].append(status_update(link, task, update, settings))
     for node_id, updates in statuses.items():
-        messages.append(queue_message(session, settings, peers[node_id], "task_status",
+        messages.append(queue_for_peer(session, settings, peers[node_id], "task_status",
                                       {"updates": updates}, now=now))
     for message in messages:
         logger.info("task step queued for the parent",
@@ -236,7 +236,8 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
     submitter = _person(f"{entry['approved_by']} ({peer.node_id})", peer.node_id)
     # The same report from the same child always gets the same key, so a
     # report applied once returns its first row instead of a second one.
-    identity = f"{peer.node_id}\n{entry['task_ref']}\n{entry['reported_at']}\n{entry['approved_at']}"
+    identity = "\n".join((peer.node_id, entry["task_ref"], entry["reported_at"],
+                          entry["approved_at"]))
     key = "federation:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
     update = submit_update(
         session, task, at=at, actor=submitter, reported_state=entry["reported_state"],

@@ -1,8 +1,8 @@
 """Several nodes in the test process, each with its own database, key and settings.
 
 Messages move between them through the real outbox, signatures, schemas and
-`service.receive_message`; only the HTTP hop is left out (the loopback tests
-in test_two_nodes.py and test_content_two_nodes.py cover it).
+`service.receive_message`. Only the HTTP hop is left out, and the loopback
+tests in test_two_nodes.py and test_content_two_nodes.py cover it.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def make_node(tmp_path: Path) -> Iterator[Callable[[tuple[str, int, str]], TestN
 
 
 def ensure_sub_unit(session) -> OrgUnit:  # noqa: ANN001
-    """Create the sub-unit TU01-BTG under TU01, as every node of the test tree knows it."""
+    """Create the sub-unit TU01-BTG under TU01, so every node of the test tree has it."""
     unit = session.scalar(select(OrgUnit).where(OrgUnit.code == SUB_UNIT[2]))
     if unit is None:
         province = session.scalar(select(OrgUnit).where(OrgUnit.code == "TU01"))
@@ -140,7 +140,8 @@ def task_for(session, lead_code: str, *, content: str | None = "Ná»™i dung nhiá»
              deadline: date | None = date(2026, 6, 30), coordinating: list[str] | None = None,
              **fields: object) -> TaskInput:
     return TaskInput(content=content, lead_agencies=[unit_name(session, lead_code)],
-                     coordinating_agencies=[unit_name(session, code) for code in coordinating or []],
+                     coordinating_agencies=[unit_name(session, code)
+                                            for code in coordinating or []],
                      deadline=DeadlineInput(text=deadline.isoformat() if deadline else None,
                                             on=deadline, precision="day" if deadline else "none",
                                             time_class="with_deadline" if deadline else "regular"),

@@ -80,7 +80,8 @@ def test_directive_applied_twice_changes_nothing(centre_and_province) -> None:  
         add_document(session, "13-NQ/TW", [task_for(session, "TU01")])
     pump(centre, province)
     with province.session() as session:
-        before = [(task.id, task.version, task.updated_at) for task in session.scalars(select(Task))]
+        before = [(task.id, task.version, task.updated_at)
+                  for task in session.scalars(select(Task))]
         events_before = session.scalar(select(func.count()).select_from(TaskEvent))
         document_version = session.scalar(select(Document.version))
 
@@ -93,7 +94,8 @@ def test_directive_applied_twice_changes_nothing(centre_and_province) -> None:  
     assert results[0]["created"] == 0
     assert results[0]["unchanged"] == 1
     with province.session() as session:
-        after = [(task.id, task.version, task.updated_at) for task in session.scalars(select(Task))]
+        after = [(task.id, task.version, task.updated_at)
+                 for task in session.scalars(select(Task))]
         assert after == before
         assert session.scalar(select(func.count()).select_from(TaskEvent)) == events_before
         assert session.scalar(select(Document.version)) == document_version
@@ -101,7 +103,7 @@ def test_directive_applied_twice_changes_nothing(centre_and_province) -> None:  
     assert outbox(province) == []
 
 
-def test_unchanged_save_sends_nothing_and_change_sends_update(centre_and_province) -> None:  # noqa: ANN001
+def test_directive_sent_only_on_change(centre_and_province) -> None:  # noqa: ANN001
     centre, province = centre_and_province
     with centre.session() as session:
         document = add_document(session, "14-NQ/TW", [task_for(session, "TU01")])
@@ -175,7 +177,6 @@ def test_reassigned_task_withdrawn(centre_and_province) -> None:  # noqa: ANN001
     assert results[0]["withdrawn"] == 1
     with province.session() as session:
         assert session.scalar(select(func.count()).select_from(Task)) == 1
-        state = None
     with centre.session() as session:
         state = session.scalar(select(SentDirective))
         assert state.task_refs == [payload["tasks"][0]["task_ref"]]
@@ -205,3 +206,32 @@ def test_province_passes_directive_to_sub_unit(make_node) -> None:  # noqa: ANN0
         link_row = session.scalar(select(TaskLink))
         assert link_row.peer_node_id == PROVINCE[0]
         assert link_row.task_ref.startswith(f"{PROVINCE[0]}/")
+
+
+def test_absolutely_secret_directive_rejected(centre_and_province) -> None:  # noqa: ANN001
+    from node.core.errors import ValidationError
+    from node.federation.envelope import EnvelopeRejected
+    from node.federation.identity import load_private_key
+    from node.federation.service import receive_message
+    from tests.federation.helpers import envelope_for, wire
+
+    centre, province = centre_and_province
+    payload = {"document": {"reference": "1-NQ/TW", "number": "1", "symbol": "NQ/TW",
+                            "confidentiality": "absolutely_secret"},
+               "tasks": [{"task_ref": "centre/1", "position": 0,
+                          "confidentiality": "absolutely_secret",
+                          "agencies": [{"org_unit_code": "TU01", "role": "lead"}]}],
+               "transferred_at": "2026-03-02T00:00:00Z"}
+    with pytest.raises(ValidationError), centre.session() as session:
+        peer = session.scalar(select(Peer).where(Peer.node_id == PROVINCE[0]))
+        queue_message(session, centre.settings, peer, "directive", payload)
+
+    raw = wire(envelope_for(load_private_key(centre.settings), sender=CENTRE[0],
+                            recipient=PROVINCE[0], message_type="directive", payload=payload))
+    with pytest.raises(EnvelopeRejected) as caught, province.session() as session:
+        receive_message(session, province.settings, raw)
+    assert caught.value.reason == "schema_invalid"
+    assert "payload/document/confidentiality" in [problem.path
+                                                  for problem in caught.value.problems]
+    with province.session() as session:
+        assert session.scalar(select(func.count()).select_from(Document)) == 0

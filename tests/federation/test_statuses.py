@@ -14,7 +14,12 @@ from node.federation.models import OutboxMessage
 from node.local_tasks.calendar import load_calendar
 from node.local_tasks.completion import level_of
 from node.local_tasks.models import Task
-from node.local_tasks.workflow import approve_update, confirm_receipt, lodge_objection, submit_update
+from node.local_tasks.workflow import (
+    approve_update,
+    confirm_receipt,
+    lodge_objection,
+    submit_update,
+)
 from node.local_tasks.workflow.models import Objection, ProgressUpdate
 from tests.federation.nodes import (
     CENTRE,

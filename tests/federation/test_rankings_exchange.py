@@ -1,0 +1,58 @@
+"""A parent publishes a ranking to its active children, which store it."""
+
+from __future__ import annotations
+
+import pytest
+
+from node.core.errors import ValidationError
+from node.federation.models import Peer
+from node.federation.rankings_exchange import publish_ranking, received_rankings
+from tests.federation.nodes import (
+    CENTRE,
+    PROVINCE,
+    link,
+    make_node,  # noqa: F401 - fixture
+    outbox,
+    pump,
+)
+
+RANKING = {
+    "period": {"kind": "quarter", "start": "2026-07-01", "end": "2026-09-30"},
+    "published_at": "2026-10-20T02:00:00Z",
+    "method": "Bộ chỉ số đánh giá quý, phiên bản 2026",
+    "entries": [
+        {"rank": 1, "org_unit_code": "TU79", "score": 92.5, "grade": "excellent"},
+        {"rank": 2, "org_unit_code": "TU01", "score": 88.0, "grade": "completed"},
+    ],
+}
+
+
+def test_ranking_reaches_active_children_only(make_node) -> None:  # noqa: ANN001, F811
+    centre, province = make_node(CENTRE), make_node(PROVINCE)
+    link(centre, province)
+    with centre.session() as session:
+        session.add(Peer(node_id="tu79-hcm", level=1, org_unit_code="TU79", public_key="A" * 43,
+                         protocol_version="1", status="suspended"))
+    with centre.session() as session:
+        messages = publish_ranking(session, centre.settings, RANKING)
+    assert [message.recipient_node_id for message in messages] == [PROVINCE[0]]
+
+    assert pump(centre, province)[0]["entries"] == 2
+    with province.session() as session:
+        rankings = received_rankings(session)
+        assert len(rankings) == 1
+        assert rankings[0].sender_node_id == CENTRE[0]
+        assert rankings[0].period_kind == "quarter"
+        assert rankings[0].period_start.isoformat() == "2026-07-01"
+        assert [entry["org_unit_code"] for entry in rankings[0].entries] == ["TU79", "TU01"]
+        assert rankings[0].method == RANKING["method"]
+
+
+def test_invalid_ranking_queues_nothing(make_node) -> None:  # noqa: ANN001, F811
+    centre, province = make_node(CENTRE), make_node(PROVINCE)
+    link(centre, province)
+    payload = {**RANKING, "entries": [{"rank": 0, "org_unit_code": "TU01", "score": 1}]}
+    with pytest.raises(ValidationError) as caught, centre.session() as session:
+        publish_ranking(session, centre.settings, payload)
+    assert [problem.path for problem in caught.value.problems] == ["payload/entries/0/rank"]
+    assert outbox(centre) == []
