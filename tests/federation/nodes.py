@@ -18,11 +18,12 @@ from sqlalchemy.engine import make_url
 
 from node.cli import initialise_node
 from node.core.cli_support import open_session
-from node.core.db import utcnow
+from node.core.db import SETTINGS_INFO_KEY, utcnow
 from node.core.settings import Settings
 from node.federation import service
 from node.federation.identity import node_public_key
 from node.federation.models import OutboxMessage, Peer
+from node.local_tasks.calendar import load_calendar
 from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
 from node.local_tasks.models import OrgUnit
 from node.local_tasks.service import create_document, create_org_unit
@@ -133,7 +134,8 @@ def add_document(session, reference: str, tasks: list[TaskInput], *,  # noqa: AN
     """Create a document the way the API does, with agencies named as in the tree."""
     return create_document(session, DocumentInput(
         reference=reference, summary=summary if confidentiality == "regular" else None,
-        issued_on=issued_on, signer="Trần Văn B", confidentiality=confidentiality, tasks=tasks))
+        issued_on=issued_on, signer="Trần Văn B", confidentiality=confidentiality, tasks=tasks),
+        calendar=load_calendar(session.info[SETTINGS_INFO_KEY]))
 
 
 def task_for(session, lead_code: str, *, content: str | None = "Nội dung nhiệm vụ",  # noqa: ANN001
