@@ -11,6 +11,7 @@ from node.core.db import make_engine, make_session_factory, unit_of_work
 from node.core.logging import configure_logging
 from node.core.settings import Settings, load_settings
 
+
 # Set by `theodoi --verbose`: show informational log lines, not only warnings.
 VERBOSE = False
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from node.core.db import utcnow
+from node.core.db import SETTINGS_INFO_KEY, utcnow
 from node.core.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from node.core.settings import Settings
 from node.federation import schemas
@@ -204,6 +204,9 @@ def receive_message(session: Session, settings: Settings, raw: bytes, *,
     caller must commit it even though it responds with an error.
     """
     now = now or utcnow()
+    # Applying a message may queue others at commit (a province passing a
+    # directive on), which node.federation.hooks signs with these settings.
+    session.info.setdefault(SETTINGS_INFO_KEY, settings)
     try:
         return _receive(session, settings, raw, now)
     except EnvelopeRejected as rejection:

@@ -41,7 +41,7 @@ from tests.federation.delivery_support import (
     peer_of,
     wait_for,
 )
-from tests.federation.helpers import CHILD_NODE_ID, envelope_for, task_status_payload, wire
+from tests.federation.helpers import CHILD_NODE_ID, aggregate_report_payload, envelope_for, wire
 
 PARENT_ID = "central"
 # Retries after 25-50 ms, then 50-100 ms, capped at 200 ms; no background sender.
@@ -79,11 +79,11 @@ def pair(nodes) -> tuple[Node, Node]:  # noqa: ANN001
     return parent, child
 
 
-def queue_statuses(child: Node, count: int, *, start: int = 0) -> list[str]:
+def queue_reports(child: Node, count: int, *, start: int = 0) -> list[str]:
     with child.sessions() as session:
         parent = peer_of(child, session, PARENT_ID)
-        ids = [queue_message(session, child.settings, parent, "task_status",
-                             task_status_payload(task_ref=f"VPTW/12-NQ/TW/{index}")).message_id
+        ids = [queue_message(session, child.settings, parent, "aggregate_report",
+                             aggregate_report_payload(row_code=f"TU01X{index}")).message_id
                for index in range(start, start + count)]
         session.commit()
     return ids
@@ -130,7 +130,7 @@ def assert_exactly_once(parent: Node, child: Node, count: int) -> None:
 def test_parent_down_during_1000_pushes(pair) -> None:  # noqa: ANN001
     parent, child = pair
     link(parent, child)
-    queued = queue_statuses(child, 1000)
+    queued = queue_reports(child, 1000)
 
     # With the parent down, each run tries the first message once and holds
     # the other 999 back, so they later arrive in order.
@@ -161,7 +161,7 @@ def test_503_twice_then_accepted(pair) -> None:  # noqa: ANN001
     try:
         link(parent, child, child_knows_parent_url=proxy.url)
         parent.start()
-        [message_id] = queue_statuses(child, 1)
+        [message_id] = queue_reports(child, 1)
 
         outcomes = []
         for _ in range(10):
@@ -200,7 +200,7 @@ def test_lost_response_gets_the_original_result(pair) -> None:  # noqa: ANN001
     try:
         link(parent, child, child_knows_parent_url=proxy.url)
         parent.start()
-        queue_statuses(child, 1)
+        queue_reports(child, 1)
         with child.sessions() as session:
             message = session.scalar(select(OutboxMessage))
             lost = deliver(session, child.settings, message)
@@ -226,7 +226,7 @@ def test_rejection_is_not_retried_until_retried_by_hand(pair, monkeypatch) -> No
     # The parent has not pinned the child's key yet, so it rejects the child.
     link(parent, child, parent_knows_child=False)
     parent.start()
-    [refused] = queue_statuses(child, 1)
+    [refused] = queue_reports(child, 1)
     stats = send_pending(child.sessions, child.settings)
     assert (stats.attempted, stats.rejected, stats.retry_later) == (1, 1, 0)
     with child.sessions() as session:
@@ -245,7 +245,7 @@ def test_rejection_is_not_retried_until_retried_by_hand(pair, monkeypatch) -> No
         session.add(Peer(node_id=CHILD_NODE_ID, level=1, org_unit_code="TU01",
                          public_key=node_public_key(child.settings), protocol_version="1"))
         session.commit()
-    queue_statuses(child, 2, start=1)
+    queue_reports(child, 2, start=1)
     assert send_pending(child.sessions, child.settings).delivered == 2
     with parent.sessions() as session:
         assert sequence_gaps(session, CHILD_NODE_ID) == [(1, 1)]
@@ -283,12 +283,12 @@ def test_rejections_over_http_are_quarantined(pair, monkeypatch) -> None:  # noq
     key = load_private_key(child.settings)
     now = datetime.now(UTC)
 
-    [accepted_id] = queue_statuses(child, 1)
+    [accepted_id] = queue_reports(child, 1)
     assert send_pending(child.sessions, child.settings).delivered == 1
     forged = envelope_for(Ed25519PrivateKey.generate(), recipient=PARENT_ID, sequence=2)
     replay = envelope_for(key, recipient=PARENT_ID, sequence=3,
                           message_id=accepted_id,
-                          payload=task_status_payload(summary="Nội dung khác"))
+                          payload=aggregate_report_payload(completed_on_time=5))
     skewed = envelope_for(key, recipient=PARENT_ID, sequence=4,
                           created_at=now - timedelta(minutes=6))
     unknown = envelope_for(Ed25519PrivateKey.generate(), recipient=PARENT_ID, sequence=1,
@@ -331,7 +331,7 @@ def test_rejections_over_http_are_quarantined(pair, monkeypatch) -> None:  # noq
 
     # A suspended link is not the message's fault: the child keeps it and
     # retries, and it passes once the parent resumes the link.
-    queue_statuses(child, 1, start=1)
+    queue_reports(child, 1, start=1)
     held = send_pending(child.sessions, child.settings)
     assert (held.retry_later, held.rejected) == (1, 0)
     assert "suspended_sender" in held.errors[0]
@@ -345,7 +345,7 @@ def test_child_killed_in_the_middle_of_a_batch(pair) -> None:  # noqa: ANN001
     parent, child = pair
     link(parent, child)
     parent.start()
-    queue_statuses(child, 200)
+    queue_reports(child, 200)
     log = (child.directory / "sync.log").open("wb")
     sender = subprocess.Popen(child.command("federation", "sync"), env=child.environment(),
                               stdout=log, stderr=subprocess.STDOUT, cwd=child.directory)
@@ -371,7 +371,7 @@ def test_parent_killed_in_the_middle_of_a_batch(pair) -> None:  # noqa: ANN001
     parent, child = pair
     link(parent, child)
     parent.start()
-    queue_statuses(child, 200)
+    queue_reports(child, 200)
     results = []
     pusher = threading.Thread(
         target=lambda: results.append(send_pending(child.sessions, child.settings)))

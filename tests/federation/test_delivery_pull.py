@@ -31,7 +31,7 @@ from tests.federation.test_delivery import (  # noqa: F401 - fixtures
     databases,
     nodes,
     pair,
-    queue_statuses,
+    queue_reports,
     send_until_done,
 )
 
@@ -151,7 +151,7 @@ def test_key_rotation_with_messages_in_flight(pair, monkeypatch) -> None:  # noq
 
     link(parent, child)
     old_public = node_public_key(child.settings)
-    before = queue_statuses(child, 5)
+    before = queue_reports(child, 5)
     monkeypatch.setenv("THEODOI_CONFIG", str(child.config))
     rotated = CliRunner().invoke(main, ["federation", "rotate-key"])
     assert rotated.exit_code == 0, rotated.output
@@ -160,7 +160,7 @@ def test_key_rotation_with_messages_in_flight(pair, monkeypatch) -> None:  # noq
     assert new_public != old_public
     assert (child.settings.instance_path / PREVIOUS_PRIVATE_KEY_FILE).exists()
     # Queued after the rotation but before the parent has the new key.
-    after = queue_statuses(child, 5, start=5)
+    after = queue_reports(child, 5, start=5)
     again = CliRunner().invoke(main, ["federation", "rotate-key"])
     assert again.exit_code == 2
     assert "has not reached central yet" in again.output
@@ -178,7 +178,7 @@ def test_key_rotation_with_messages_in_flight(pair, monkeypatch) -> None:  # noq
     assert set(before + after) <= set(inbox_ids(parent, CHILD_NODE_ID))
 
     # From now on the new key signs; the former one passes only until the grace period ends.
-    [later] = queue_statuses(child, 1, start=10)
+    [later] = queue_reports(child, 1, start=10)
     send_until_done(child)
     with child.sessions() as session:
         body = session.scalar(select(OutboxMessage.body)
