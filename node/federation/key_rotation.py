@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from node.core.db import utcnow
+from node.core.settings import Settings
 from node.federation.envelope import EnvelopeRejected, format_timestamp, parse_timestamp
 from node.federation.handlers import register
 from node.federation.identity import fingerprint, verify_document
@@ -35,7 +36,8 @@ def proof_document(node_id: str, public_key: str) -> dict:
 
 
 @register(MESSAGE_TYPE, ANY_PEER)
-def apply_key_rotation(session: Session, peer: Peer, envelope: dict) -> dict:
+def apply_key_rotation(session: Session, settings: Settings, peer: Peer,
+                       envelope: dict) -> dict:
     payload = envelope["payload"]
     new_key = payload["public_key"]
     document = dict(proof_document(peer.node_id, new_key), proof=payload["proof"])
