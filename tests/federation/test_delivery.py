@@ -381,7 +381,9 @@ def test_parent_killed_in_the_middle_of_a_batch(pair) -> None:  # noqa: ANN001
     parent.kill()
     pusher.join(timeout=30)
     assert results and results[0].retry_later == 1, results
-    assert 40 <= results[0].delivered < 200
+    # The message in flight at the kill may be stored by the parent with its
+    # response lost, so the child counts one fewer than the 40 seen arriving.
+    assert 39 <= results[0].delivered < 200
 
     parent.start()
     time.sleep(0.2)
