@@ -1,4 +1,4 @@
-"""Who may read, produce and issue which report.
+"""Access rules for reading, producing and issuing reports.
 
 * administrator, central_officer, and any role granted over the root unit:
   every report; the first two may produce and issue any report.

@@ -2,7 +2,7 @@
 
 Counts come from the SQL completion level (`completion_level_expr`), so a
 report over a million tasks is a handful of grouped queries. Lists of tasks
-are capped at MAX_LISTED rows; the snapshot says how many more there were.
+are capped at MAX_LISTED rows, and the snapshot records how many more there were.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Errors of the reports domain; each says what to change."""
+"""Errors of the reports domain, each naming what to change."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The laid-out report: header, title, sentences, tables and recipients, from a snapshot.
 
-The three exports (DOCX, XLSX, PDF) draw the same `Layout`, so they say the
-same thing. Only the snapshot is read, never the tasks, so an issued report
+The three exports (DOCX, XLSX, PDF) draw the same `Layout`, so their content
+is identical. Only the snapshot is read, never the tasks, so an issued report
 looks the same however the data change afterwards.
 """
 

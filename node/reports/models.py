@@ -80,7 +80,7 @@ class ReportSnapshot(Base):
 
 @event.listens_for(ReportSnapshot, "before_update")
 def _refuse_changes_to_issued(_mapper, _connection, target: ReportSnapshot) -> None:  # noqa: ANN001
-    """An issued report is a record: its content and identity never change afterwards."""
+    """Reject a flush that changes an issued report, whose content and identity are a record."""
     status_history = get_history(target, "status")
     was_issued = "issued" in (status_history.deleted or ()) or (
         not status_history.has_changes() and target.status == "issued")

@@ -38,10 +38,10 @@ from node.reports.periods import (
 
 logger = logging.getLogger(__name__)
 
-# NOTE: the seat of the issuing body is not a node setting yet; the central
-# office sits in Hà Nội, and a request may name another place.
+# NOTE: the seat of the issuing body is not a node setting yet. The central
+# office sits in Hà Nội, so that is the default, and a request may name another place.
 DEFAULT_PLACE = "Hà Nội"
-# The longest period a report on request may cover.
+# Maximum length of the period of a report on request, in days.
 MAX_AD_HOC_DAYS = 3 * 366
 
 

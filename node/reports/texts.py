@@ -85,7 +85,7 @@ def period_phrase(_: Gettext, kind: str, start, end) -> str:  # noqa: ANN001
 
 
 def document_labels(_: Gettext) -> dict[str, str]:
-    """Every fixed text of the laid-out report."""
+    """Return every fixed text of the laid-out report, translated with `_`."""
     return {
         "party": _("COMMUNIST PARTY OF VIETNAM"),
         "report": _("REPORT"),
