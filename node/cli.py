@@ -274,6 +274,7 @@ def _register_optional_commands() -> None:
     from node.federation.cli import federation
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
+    from node.reports.cli import evaluation, reports
     from node.scheduler.cli import scheduler
     from node.signatures.cli import sign
 
@@ -287,6 +288,8 @@ def _register_optional_commands() -> None:
     main.add_command(sign)
     main.add_command(user)
     main.add_command(scheduler)
+    main.add_command(reports)
+    main.add_command(evaluation)
 
 
 _register_optional_commands()
