@@ -97,3 +97,55 @@ def test_publication_matches_the_exchange_schema(client, session) -> None:  # no
     payload = publication_payload(session.get(Ranking, built["ranking_id"]))
     assert validation_problems("ranking_publication", payload) == []
     assert payload["period"] == {"kind": "year", "start": "2026-01-01", "end": "2026-12-31"}
+
+
+def _aggregate(session, sender: str, code: str, name: str, counts: dict) -> None:  # noqa: ANN001
+    from datetime import date, datetime
+
+    from node.core.timezone import VN_TZ
+    from node.federation.content_models import AggregateRow
+
+    full = dict.fromkeys(("completed_on_time", "completed_late", "in_progress_on_time",
+                          "in_progress_overdue", "implemented_not_completed",
+                          "not_started_on_time", "not_started_overdue"), 0) | counts
+    session.add(AggregateRow(sender_node_id=sender, period_kind="quarter",
+                             period_start=date(2026, 1, 1), period_end=date(2026, 3, 31),
+                             org_unit_code=code, org_unit_name=name, counts=full,
+                             total=sum(full.values()), message_id=f"{sender}-{code}",
+                             as_of=datetime(2026, 3, 31, 23, 0, tzinfo=VN_TZ)))
+    session.flush()
+
+
+def test_national_ranking_from_child_aggregates(client, session) -> None:  # noqa: ANN001
+    _aggregate(session, "child-hn", "HNI", "Thành ủy Hà Nội",
+               {"completed_on_time": 6, "completed_late": 2, "in_progress_overdue": 2,
+                "not_started_on_time": 40})
+    _aggregate(session, "child-hcm", "HCM", "Thành ủy Thành phố Hồ Chí Minh",
+               {"completed_on_time": 9, "not_started_overdue": 1})
+    session.commit()
+    response = client.post("/api/v1/rankings", json={"scope": "national", "period_kind": "quarter",
+                                                     "day": "2026-02-01", "publish": True})
+    assert response.status_code == 201, response.get_json()
+    # With the default [aggregate] weights (on time 1, late 0.5, overdue 0):
+    # HCM (9 x 1) / 10 = 90, excellent; HNI (6 + 2 x 0.5) / 10 = 70, completed.
+    assert [(entry["rank"], entry["org_unit_code"], entry["score"], entry["rating"])
+            for entry in response.get_json()["entries"]] == [(1, "HCM", 90.0, "excellent"),
+                                                            (2, "HNI", 70.0, "completed")]
+
+
+def test_rankings_received_from_the_parent_are_shown(session, anonymous_client) -> None:  # noqa: ANN001
+    from datetime import date, datetime
+
+    from node.core.timezone import VN_TZ
+    from node.federation.content_models import ReceivedRanking
+
+    session.add(ReceivedRanking(
+        sender_node_id="central", message_id="0f6f8a52-6f0e-4a43-9a55-8c7c6b1e2d31",
+        period_kind="quarter", period_start=date(2026, 1, 1), period_end=date(2026, 3, 31),
+        published_at=datetime(2026, 4, 5, 9, tzinfo=VN_TZ), method="qc08 v1",
+        entries=[{"rank": 1, "org_unit_code": "HCM", "score": 90.0, "grade": "excellent"}]))
+    session.commit()
+    page = anonymous_client.get("/rankings").get_data(as_text=True)
+    assert "Bảng xếp hạng do nút cha công bố" in page
+    assert "HCM" in page
+    assert "Hoàn thành xuất sắc nhiệm vụ" in page
