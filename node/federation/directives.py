@@ -497,8 +497,10 @@ def apply_directive(session: Session, settings: Settings, peer: Peer, envelope: 
                          object_type="document", object_id=document.id,
                          after={"message_id": envelope["message_id"], **outcomes,
                                 "withdrawn": withdrawn})
+    # LogRecord has a `created` attribute, so the counts get a prefix.
     logger.info("directive applied",
                 extra={"peer": peer.node_id, "message_id": envelope["message_id"],
-                       "document_id": document.id, **outcomes, "withdrawn": withdrawn})
+                       "document_id": document.id, "withdrawn": withdrawn,
+                       **{f"tasks_{name}": count for name, count in outcomes.items()}})
     return {"status": "applied", "document_reference": document.reference, **outcomes,
             "withdrawn": withdrawn}
