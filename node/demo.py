@@ -9,6 +9,7 @@ before the exchange between nodes existed.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import tempfile
@@ -20,7 +21,7 @@ import click
 from sqlalchemy import func, select
 
 from node.core.cli_support import open_session
-from node.core.settings import PROJECT_ROOT, Settings, load_settings
+from node.core.settings import ENV_PREFIX, PROJECT_ROOT, Settings, load_settings
 from node.demo_federation import DemoNode, node_by_id
 from node.demo_processes import NodeServer, log_tail
 
@@ -304,11 +305,18 @@ class FederatedDemo:
         click.echo(f"Node {node.node_id} joined {parent.node_id} with a one-time enrolment token")
 
     def _fill_centre(self) -> None:
-        from node.demo_federation import NODES, assign_to_provinces, import_documents, node_settings
+        from node.demo_federation import (
+            CONFIG_FILE,
+            NODES,
+            assign_to_provinces,
+            import_documents,
+            node_settings,
+        )
 
         central = node_settings(self.folder, NODES[0])
+        config_path = self.folder / NODES[0].node_id / CONFIG_FILE
         for name in EXAMPLE_FILES:
-            summary = import_documents(central, EXAMPLES_DIR / name)
+            summary = import_documents(central, config_path, EXAMPLES_DIR / name)
             if summary is not None:
                 click.echo(f"Centre imported {name}: {summary}")
         provinces = tuple(node.org_unit_code for node in NODES if node.level == 1)
@@ -383,6 +391,10 @@ def run_federated(folder: Path, host: str | None, port: int, no_serve: bool,
                   verbose: bool) -> int:
     """Run the four-node demo in `folder` until Ctrl+C (or, with `no_serve`, prepare it)."""
     folder.mkdir(parents=True, exist_ok=True)
+    # Each node reads only its own settings file; a THEODOI_* variable meant
+    # for another node would override them all.
+    for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
+        del os.environ[name]
     file_log, stderr_levels = _start_file_log(folder / DEMO_LOG, verbose)
     previous_term = signal.signal(signal.SIGTERM, _raise_stopped)
     # A shell that starts the demo in the background ignores SIGINT for it;

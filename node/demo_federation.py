@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from node.core.cli_support import open_session
-from node.core.settings import Settings, load_settings
+from node.core.settings import CONFIG_ENV, Settings, load_settings
 from node.core.text import fold
 
 logger = logging.getLogger(__name__)
@@ -231,16 +232,29 @@ def _province_codes() -> tuple[list[str], list[str]]:
     return provinces, cities
 
 
-def import_documents(settings: Settings, path: Path) -> str | None:
-    """Import `path` at the centre once, creating missing agencies; return its summary line."""
+def import_documents(settings: Settings, config_path: Path, path: Path) -> str | None:
+    """Import `path` at the centre once, creating missing agencies; return its summary line.
+
+    The importer computes deadlines with the working calendar of the
+    settings that THEODOI_CONFIG names, as `theodoi import` does, so the
+    variable names the centre's file (`config_path`) while it runs.
+    """
     from node.local_tasks.importer.importer import import_file
     from node.local_tasks.models import Document
 
     with open_session(settings) as session:
         if session.scalar(select(func.count()).select_from(Document)):
             return None
-    with open_session(settings) as session:
-        result = import_file(session, path, create_agencies=True, actor=DEMO_ACTOR)
+    previous = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = str(config_path)
+    try:
+        with open_session(settings) as session:
+            result = import_file(session, path, create_agencies=True, actor=DEMO_ACTOR)
+    finally:
+        if previous is None:
+            del os.environ[CONFIG_ENV]
+        else:
+            os.environ[CONFIG_ENV] = previous
     return result.summary_line()
 
 
@@ -260,6 +274,9 @@ def assign_to_provinces(settings: Settings, unit_codes: tuple[str, ...]) -> Assi
     are. The counts per unit cover every transferred task that each of
     `unit_codes` leads, including those of earlier runs.
     """
+    # Importing the package registers the session events that queue the
+    # directives for the linked provinces when the transfer commits.
+    import node.federation  # noqa: F401
     from node.auth.service import org_unit_by_code
     from node.core.db import utcnow
     from node.local_tasks.assessment.service import (

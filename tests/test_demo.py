@@ -27,6 +27,7 @@ import node.cli
 from node.auth.models import RoleGrant, User
 from node.federation.models import Peer
 from node.local_tasks.models import Document, OrgUnit, Task, TaskAgency
+from node.local_tasks.workflow.models import ProgressUpdate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 120
@@ -282,6 +283,112 @@ def test_federation_centre_assigns_province_tasks(federation: DemoProcess) -> No
             assert connection.scalar(select(func.count()).select_from(Document)) == 5
     finally:
         engine.dispose()
+
+
+FLOW_TIMEOUT_SECONDS = 30
+# Task 2 of 03/NQ-CP (lead "VTV, VOV, TTXVN, các địa phương") has no deadline
+# ("Thường xuyên"), so an update of it needs no statement of difficulties.
+FLOW_DOCUMENT = "03/NQ-CP"
+FLOW_TASK_NUMBER = "2"
+
+
+def wait_until(condition, timeout: float, what):  # noqa: ANN001, ANN201
+    """Return the first true value of `condition()`, polling; fail after `timeout` seconds.
+
+    `what` names the awaited event, or is a function that describes it at the failure.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"{what() if callable(what) else what} did not happen within {timeout} s")
+
+
+def task_numbers_at(folder: Path, node_id: str) -> set[str]:
+    engine = node_engine(folder, node_id)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(select(Task.task_no)))
+    finally:
+        engine.dispose()
+
+
+def flow_task_id(folder: Path, node_id: str) -> int | None:
+    engine = node_engine(folder, node_id)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(
+                select(Task.id).join(Document, Document.id == Task.document_id)
+                .where(Document.reference == FLOW_DOCUMENT, Task.task_no == FLOW_TASK_NUMBER))
+    finally:
+        engine.dispose()
+
+
+def api_token(folder: Path, node_id: str, username: str) -> str:
+    """Create an API token of a demo account directly in the node's database."""
+    from node.auth.service import create_api_token, find_user
+    from node.core.cli_support import open_session
+    from node.demo_federation import node_by_id, node_settings
+
+    with open_session(node_settings(folder, node_by_id(node_id))) as session:
+        _, token = create_api_token(session, find_user(session, username), "demo test")
+    return token
+
+
+def api_post(url: str, token: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode("utf-8"), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return json.loads(response.read())
+
+
+def approved_updates(folder: Path, node_id: str, task_id: int) -> list[tuple]:
+    engine = node_engine(folder, node_id)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(
+                select(ProgressUpdate.reported_state, ProgressUpdate.progress_percent,
+                       ProgressUpdate.milestone, ProgressUpdate.submitted_by)
+                .where(ProgressUpdate.task_id == task_id,
+                       ProgressUpdate.status == "approved")))
+    finally:
+        engine.dispose()
+
+
+def test_federation_directive_reaches_provinces(federation: DemoProcess) -> None:
+    for node_id in ("tu01-ha-noi", "tu79-ho-chi-minh"):
+        wait_until(lambda node_id=node_id: task_numbers_at(federation.folder, node_id)
+                   == PROVINCE_TASK_NUMBERS, FLOW_TIMEOUT_SECONDS,
+                   lambda node_id=node_id: f"the centre's 8 tasks reaching {node_id} (it has "
+                   f"{sorted(task_numbers_at(federation.folder, node_id))})")
+
+
+def test_federation_approved_update_reaches_centre(federation: DemoProcess) -> None:
+    folder = federation.folder
+    province = federation.state()["nodes"]["tu01-ha-noi"]["url"]
+    task_id = wait_until(lambda: flow_task_id(folder, "tu01-ha-noi"), FLOW_TIMEOUT_SECONDS,
+                         "task 2 of 03/NQ-CP reaching tu01-ha-noi")
+    central_task_id = flow_task_id(folder, "central")
+    assert central_task_id is not None
+    assert approved_updates(folder, "central", central_task_id) == []
+
+    submitted = api_post(f"{province}/api/v1/tasks/{task_id}/updates",
+                         api_token(folder, "tu01-ha-noi", "capnhat.tu01"),
+                         {"reported_state": "in_progress", "progress_percent": 40,
+                          "milestone": "Đã xây dựng chương trình chuyên biệt"})
+    api_post(f"{province}/api/v1/updates/{submitted['update']['id']}/approve",
+             api_token(folder, "tu01-ha-noi", "pheduyet.tu01"), {})
+
+    updates = wait_until(lambda: approved_updates(folder, "central", central_task_id),
+                         FLOW_TIMEOUT_SECONDS, "the approved update reaching the centre")
+    assert len(updates) == 1
+    state, percent, milestone, submitted_by = updates[0]
+    assert (state, percent) == ("in_progress", 40)
+    assert milestone == "Đã xây dựng chương trình chuyên biệt"
+    assert "tu01-ha-noi" in submitted_by
 
 
 # Stops the demo, so it comes last.
