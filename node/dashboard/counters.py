@@ -1,22 +1,17 @@
 """Task counters per dashboard dimension, kept up to date in the transaction that changes tasks.
 
 A completion level depends on the instant it is computed for: a task becomes
-overdue without any write. So each task is counted at its *counted level*:
-its level with open tasks judged overdue or not against a stored horizon
-instant instead of now, and completed tasks counted as completed whatever
-their completion instant. That level is the level as of now for every task
-but two small groups, which the read path finds with two indexed range
-queries and moves to their real level:
+overdue without any write. So each task is counted at its level as of a
+stored *horizon*, the start of the current day in Vietnam. A task's level
+changes only when the instant passes its deadline or its completion instant,
+so as of now it differs from the counted level only for the tasks due or
+completed between the horizon and now. The read path finds those few with
+two indexed range queries and moves them to their level as of now.
 
-- open tasks whose deadline lies between the horizon and now (overdue now,
-  counted as not overdue);
-- completed tasks whose completion instant is after now (still in progress
-  as of now, counted as completed).
-
-The horizon is the start of a day in Vietnam. It moves forward once a day,
-on the first read of the day, by recounting only the open tasks whose
-deadline falls between the old and the new horizon. That read also stores
-the day's snapshot of the level counts, for the trend chart.
+The horizon moves forward once a day, on the first read of the day, by
+recounting only the tasks due or completed between the old and the new
+horizon. That read also stores the day's snapshot of the level counts, for
+the trend chart.
 
 Upkeep: a `before_flush` listener on every `Session` collects the tasks a
 flush touches (tasks, their agency roles, classifications) and counts their
@@ -69,10 +64,6 @@ logger = logging.getLogger(__name__)
 
 STATE_ID = 1
 
-IN_PROGRESS = "in_progress"
-NOT_STARTED = "not_started"
-OPEN_STATES = (IN_PROGRESS, NOT_STARTED)
-
 DIMENSIONS = ("all", "document", "lead", "province", "classification", "confidentiality",
               "completed_month")
 PROVINCIAL_KIND = "provincial_party_committee"
@@ -86,42 +77,9 @@ ID_CHUNK = 5000
 Key = tuple[str, str, str]  # dimension, member, counted level
 
 
-# The counted level, in SQL and in Python -----------------------------------------
-
-
 def counted_level_expr(horizon: datetime) -> ColumnElement[str]:
-    """Build the SQL expression of a task's counted level with the deadlines judged at `horizon`."""
-    horizon_value = literal(horizon, type_=Task.__table__.c.deadline_at.type)
-    due_before_horizon = Task.deadline_at < horizon_value
-    return case(
-        (and_(Task.reported_state == "completed",
-              or_(Task.deadline_at.is_(None), Task.completed_at <= Task.deadline_at)),
-         completion.COMPLETED_ON_TIME),
-        (Task.reported_state == "completed", completion.COMPLETED_LATE),
-        (Task.reported_state == "ended_not_completed", completion.IMPLEMENTED_NOT_COMPLETED),
-        (Task.reported_state == "will_not_carry_out", completion.NOT_STARTED_OVERDUE),
-        (and_(Task.reported_state == IN_PROGRESS, due_before_horizon),
-         completion.IN_PROGRESS_OVERDUE),
-        (Task.reported_state == IN_PROGRESS, completion.IN_PROGRESS_ON_TIME),
-        (due_before_horizon, completion.NOT_STARTED_OVERDUE),
-        else_=completion.NOT_STARTED_ON_TIME,
-    )
-
-
-def counted_level_of(reported_state: str, deadline_at: datetime | None,
-                     completed_at: datetime | None, horizon: datetime) -> str:
-    """Return a task's counted level; the Python twin of `counted_level_expr`."""
-    if reported_state == "completed":
-        on_time = deadline_at is None or (completed_at is not None and completed_at <= deadline_at)
-        return completion.COMPLETED_ON_TIME if on_time else completion.COMPLETED_LATE
-    if reported_state == "ended_not_completed":
-        return completion.IMPLEMENTED_NOT_COMPLETED
-    if reported_state == "will_not_carry_out":
-        return completion.NOT_STARTED_OVERDUE
-    overdue = deadline_at is not None and deadline_at < horizon
-    if reported_state == IN_PROGRESS:
-        return completion.IN_PROGRESS_OVERDUE if overdue else completion.IN_PROGRESS_ON_TIME
-    return completion.NOT_STARTED_OVERDUE if overdue else completion.NOT_STARTED_ON_TIME
+    """Build the SQL expression of a task's counted level: its level as of `horizon`."""
+    return completion.completion_level_expr(horizon)
 
 
 def _completed_month_expr(dialect_name: str) -> ColumnElement[str]:
@@ -335,43 +293,39 @@ def ensure_current(session: Session, *, now: datetime) -> dict:
 
 
 def _move_horizon(session: Session, old: datetime, new: datetime) -> None:
-    """Move the horizon from `old` to `new`, recounting the open tasks due between them.
+    """Move the horizon from `old` to `new`, recounting the tasks due or completed between them.
 
     The horizon moves backwards only when the clock does (a test clock, or a
     corrected server clock).
     """
-    moving = and_(Task.reported_state.in_(OPEN_STATES), Task.deadline_at >= min(old, new),
-                  Task.deadline_at < max(old, new))
-    before = count_contributions(session, horizon=old, condition=moving)
-    after = count_contributions(session, horizon=new, condition=moving)
+    moving = changing_task_ids(session, start=min(old, new), end=max(old, new))
+    before = _contributions_of(session, moving, old)
+    after = _contributions_of(session, moving, new)
     delta = Counter(after)
     delta.subtract(before)
     apply_delta(session, delta)
     table = DashboardState.__table__
     session.connection().execute(update(table).where(table.c.id == STATE_ID)
                                  .values(horizon_at=new))
-    logger.info("dashboard horizon moved",
-                extra={"from": old.isoformat(), "to": new.isoformat(), "keys": len(delta)})
+    logger.info("dashboard horizon moved", extra={
+        "from": old.isoformat(), "to": new.isoformat(), "tasks": len(moving)})
 
 
-def unsettled_task_ids(session: Session, *, horizon: datetime, now: datetime) -> list[int]:
-    """Return the ids of the tasks whose level the counters do not know as of `now`.
+def changing_task_ids(session: Session, *, start: datetime, end: datetime) -> list[int]:
+    """Return the ids of the tasks whose level may differ between `start` and `end`.
 
-    Each query filters on one indexed range only: with the reported state in
-    the WHERE clause as well, SQLite chose the index on the state and read
-    half the table. The state is checked here instead, and a completion
-    instant implies the completed state (a check constraint of `tasks`).
+    A level changes only when the instant passes the task's deadline or its
+    completion instant, so these are the tasks due or completed from `start`
+    to `end`, both included. One query per indexed column, because SQLite
+    reads the whole table for an OR of both ranges.
     """
     column_type = Task.__table__.c.deadline_at.type
-    horizon_value = literal(horizon, type_=column_type)
-    now_value = literal(now, type_=column_type)
-    due_since_horizon = select(Task.id, Task.reported_state).where(
-        Task.deadline_at >= horizon_value, Task.deadline_at < now_value)
-    completed_later = select(Task.id).where(Task.completed_at > now_value)
-    ids = {task_id for task_id, state in session.execute(due_since_horizon)
-           if state in OPEN_STATES}
-    ids.update(session.scalars(completed_later))
-    return sorted(ids)
+    start_value = literal(start, type_=column_type)
+    end_value = literal(end, type_=column_type)
+    due = select(Task.id).where(Task.deadline_at >= start_value, Task.deadline_at <= end_value)
+    completed = select(Task.id).where(Task.completed_at >= start_value,
+                                      Task.completed_at <= end_value)
+    return sorted(set(session.scalars(due)) | set(session.scalars(completed)))
 
 
 def id_chunks(ids: list[int]) -> list[list[int]]:
@@ -381,53 +335,94 @@ def id_chunks(ids: list[int]) -> list[list[int]]:
 
 @dataclass(frozen=True)
 class UnsettledTask:
-    """A task the counters count at one level while it is at another as of now."""
+    """A task the counters count at its level as of the horizon, which differs as of now."""
 
+    task_id: int
     counted_level: str
     level: str
-    # The members it counts for, per dimension.
-    members: dict[str, list[str]]
+    document_id: int
+    confidentiality: str
+    completed_month: str | None
 
 
-def unsettled_tasks(session: Session, *, horizon: datetime, now: datetime) -> list[UnsettledTask]:
-    """Return the tasks whose counted level differs from their level as of `now`.
+class UnsettledTasks:
+    """The tasks whose level changed between the horizon and now, with their members per dimension.
+
+    The members of the dimensions that need other tables (lead agencies,
+    provinces, classifications) are read on first use, once.
+    """
+
+    def __init__(self, session: Session, tasks: list[UnsettledTask]):
+        self.session = session
+        self.tasks = tasks
+        self._members: dict[str, dict[int, list[str]]] = {}
+
+    def members(self, dimension: str, task: UnsettledTask) -> list[str]:
+        """Return the members of `dimension` that `task` counts for."""
+        if dimension == "all":
+            return [""]
+        if dimension == "document":
+            return [str(task.document_id)]
+        if dimension == "confidentiality":
+            return [task.confidentiality]
+        if dimension == "completed_month":
+            return [task.completed_month] if task.completed_month else []
+        if dimension not in self._members:
+            self._members[dimension] = self._load(dimension)
+        return self._members[dimension].get(task.task_id, [])
+
+    def _load(self, dimension: str) -> dict[int, list[str]]:
+        result: dict[int, list[str]] = defaultdict(list)
+        ids = [task.task_id for task in self.tasks]
+        for chunk in id_chunks(ids):
+            if dimension == "classification":
+                rows = self.session.execute(
+                    select(TaskClassification.task_id, TaskClassification.value_id)
+                    .where(TaskClassification.task_id.in_(chunk)))
+                for task_id, value_id in rows:
+                    result[task_id].append(str(value_id))
+                continue
+            leads = self.session.execute(
+                select(TaskAgency.task_id, TaskAgency.org_unit_id)
+                .where(TaskAgency.task_id.in_(chunk), TaskAgency.role == "lead")).all()
+            if dimension == "lead":
+                for task_id, unit_id in leads:
+                    result[task_id].append(str(unit_id))
+            elif dimension == "province":
+                province_of = _provinces_of(self.session, {unit_id for _, unit_id in leads})
+                for task_id, unit_id in leads:
+                    province = province_of.get(unit_id)
+                    if province is not None and str(province) not in result[task_id]:
+                        result[task_id].append(str(province))
+            else:
+                raise ValueError(f"unknown dashboard dimension {dimension!r}; known: {DIMENSIONS}")
+        return result
+
+
+def unsettled_tasks(session: Session, *, horizon: datetime, now: datetime) -> UnsettledTasks:
+    """Return the tasks whose level as of `now` differs from their counted level.
 
     Usually none or a few, so their levels are computed in Python with the
     rule of `node.local_tasks.completion`.
     """
-    result: list[UnsettledTask] = []
-    for chunk in id_chunks(unsettled_task_ids(session, horizon=horizon, now=now)):
-        leads: dict[int, list[int]] = defaultdict(list)
-        for task_id, unit_id in session.execute(
-                select(TaskAgency.task_id, TaskAgency.org_unit_id)
-                .where(TaskAgency.task_id.in_(chunk), TaskAgency.role == "lead")):
-            leads[task_id].append(unit_id)
-        values: dict[int, list[str]] = defaultdict(list)
-        for task_id, value_id in session.execute(
-                select(TaskClassification.task_id, TaskClassification.value_id)
-                .where(TaskClassification.task_id.in_(chunk))):
-            values[task_id].append(str(value_id))
-        province_of = _provinces_of(session, {unit for units in leads.values() for unit in units})
+    tasks: list[UnsettledTask] = []
+    for chunk in id_chunks(changing_task_ids(session, start=horizon, end=now)):
         for task in session.execute(
                 select(Task.id, Task.reported_state, Task.deadline_at, Task.completed_at,
                        Task.document_id, Task.confidentiality).where(Task.id.in_(chunk))):
-            month = ([task.completed_at.astimezone(VN_TZ).strftime("%Y-%m")]
-                     if task.reported_state == "completed" else [])
-            members = {
-                "all": [""], "document": [str(task.document_id)],
-                "lead": [str(unit) for unit in leads[task.id]],
-                "province": sorted({str(province_of[unit]) for unit in leads[task.id]
-                                    if unit in province_of}),
-                "classification": values[task.id], "confidentiality": [task.confidentiality],
-                "completed_month": month,
-            }
-            counted = counted_level_of(task.reported_state, task.deadline_at, task.completed_at,
-                                       horizon)
-            level = completion.completion_level(
-                reported_state=task.reported_state, deadline_at=task.deadline_at,
-                completed_at=task.completed_at, at=now)
-            result.append(UnsettledTask(counted_level=counted, level=level, members=members))
-    return result
+            facts = {"reported_state": task.reported_state, "deadline_at": task.deadline_at,
+                     "completed_at": task.completed_at}
+            counted = completion.completion_level(**facts, at=horizon)
+            level = completion.completion_level(**facts, at=now)
+            if counted == level:
+                continue
+            month = (task.completed_at.astimezone(VN_TZ).strftime("%Y-%m")
+                     if task.reported_state == "completed" else None)
+            tasks.append(UnsettledTask(task_id=task.id, counted_level=counted, level=level,
+                                       document_id=task.document_id,
+                                       confidentiality=task.confidentiality,
+                                       completed_month=month))
+    return UnsettledTasks(session, tasks)
 
 
 def _provinces_of(session: Session, unit_ids: set[int]) -> dict[int, int]:

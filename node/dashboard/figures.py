@@ -74,7 +74,7 @@ class Figures:
 
 
 def counted_levels(session: Session, dimension: str, *, now: datetime, horizon: datetime,
-                   unsettled: list[counters.UnsettledTask] | None = None,
+                   unsettled: counters.UnsettledTasks | None = None,
                    members: list[str] | None = None) -> dict[str, LevelCounts]:
     """Return the counts per level of the members of `dimension` as of `now`, from the counters.
 
@@ -91,8 +91,8 @@ def counted_levels(session: Session, dimension: str, *, now: datetime, horizon: 
     result: dict[str, LevelCounts] = defaultdict(_empty)
     for member, level, count in session.execute(query):
         result[member][level] += count
-    for task in unsettled:
-        for member in task.members[dimension]:
+    for task in unsettled.tasks:
+        for member in unsettled.members(dimension, task):
             if members is None or member in members:
                 result[member][task.counted_level] -= 1
                 result[member][task.level] += 1
@@ -190,7 +190,7 @@ def build_figures(session: Session, *, now: datetime,
 
 def _add_table_rows_from_counters(session: Session, figures: Figures, *, now: datetime,
                                   horizon: datetime,
-                                  unsettled: list[counters.UnsettledTask]) -> None:
+                                  unsettled: counters.UnsettledTasks) -> None:
     """Fill the tables by agency and by document with their first rows only."""
     largest, figures.agency_count = largest_members(session, "lead", limit=TABLE_ROWS)
     agencies = counted_levels(session, "lead", now=now, horizon=horizon, unsettled=unsettled,

@@ -100,6 +100,9 @@ def test_counters_follow_import_and_horizon(session, calendar, examples_dir):
         elif index % 3 == 1:
             task.reported_state = "in_progress"
             task.deadline_at = vn(2026, 7, 10, 8)  # due earlier on the day of NOW
+        else:
+            task.reported_state = "completed"
+            task.completed_at = vn(2026, 7, 10, 8, 30)  # completed earlier on the day of NOW
     assert_counters_equal_recount(session)
     assert_levels_match_group_by(session)
 
