@@ -57,6 +57,13 @@ JOBS: list[JobSpec] = [
         description="Raise the day's deadline warnings and send them (Điều 18.1.d)",
     ),
     JobSpec(
+        job_id="dashboard.start_day",
+        target="node.dashboard.jobs:start_day",
+        # Just after midnight in Vietnam, when the counters' horizon moves.
+        trigger={"cron": {"hour": 0, "minute": 5}},
+        description="Move the dashboard counters to the new day and store the day's counts",
+    ),
+    JobSpec(
         job_id="reports.produce_due",
         target="node.reports.jobs:produce_reports",
         # Early each day, so a report whose period ended yesterday, or whose
