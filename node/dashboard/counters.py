@@ -15,11 +15,21 @@ the trend chart.
 
 Upkeep: a `before_flush` listener on every `Session` collects the tasks a
 flush touches (tasks, their agency roles, classifications) and counts their
-contribution from the database before the flush; an `after_flush` listener
+contribution from the database before the flush. An `after_flush` listener
 counts it again and adds the difference to the counters, in the same
-transaction. Both counts come from the same query as a full recount, so the
-upkeep cannot disagree with it. Writes that bypass the ORM (raw SQL, bulk
-COPY in `bench/generate.py`) must call `rebuild` afterwards.
+transaction. Both counts use the query of a full recount, and tests compare
+the counters with a full recount after each kind of change. Writes that
+bypass the ORM (raw SQL, bulk COPY in `bench/generate.py`) must call
+`rebuild` afterwards.
+
+Each such flush also updates the single `dashboard_state` row, which locks it
+until commit. Task-changing transactions therefore run one after the other,
+which keeps the horizon and the counters consistent; the node's writes are
+few and short, so the wait is short too.
+
+NOTE: moving an org unit to another province leaves the province counters of
+its tasks stale until `theodoi dashboard recount`; the upkeep watches tasks,
+their agency roles and classifications, not the org-unit tree.
 """
 
 from __future__ import annotations
@@ -35,13 +45,11 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    case,
     cast,
     delete,
     event,
     func,
     literal,
-    or_,
     select,
     update,
 )
@@ -521,7 +529,7 @@ def _has_state_table(session: Session) -> bool:
 
         present = inspect(session.connection()).has_table(DashboardState.__tablename__)
         if present:
-            # Only a positive answer is kept: a database may be migrated later.
+            # Only a positive result is kept: a database may be migrated later.
             _STATE_TABLE_PRESENT[key] = True
     return present
 

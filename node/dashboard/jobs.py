@@ -17,7 +17,7 @@ def start_day(session_factory: sessionmaker[Session], settings: Settings) -> Non
     """Move the counters' horizon to today and store today's snapshot of the level counts.
 
     The first dashboard read of a day does the same; the job makes sure the
-    snapshot of the trend chart is taken on days nobody opens the dashboard.
+    snapshot of the trend chart is taken on days when no one opens the dashboard.
     """
     with unit_of_work(session_factory) as session:
         state = ensure_current(session, now=utcnow())
