@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from flask import Blueprint, Response, current_app, render_template, request
@@ -29,6 +30,13 @@ dashboard = Blueprint("dashboard", __name__, template_folder=str(WEB_DIR / "temp
 # worker thread is never held by one page for longer (gunicorn gthread workers
 # have a fixed number of threads).
 STREAM_SECONDS = 25
+# Open streams per process. `theodoi serve` runs 4 threads per worker, so at
+# least half of them stay free for other requests. A page beyond the limit
+# gets one check and reconnects after BUSY_RETRY_MILLISECONDS: it polls.
+MAX_STREAMS = 2
+BUSY_RETRY_MILLISECONDS = 4000
+
+_stream_slots = threading.BoundedSemaphore(MAX_STREAMS)
 # How often a stream reads the change counter.
 POLL_SECONDS = 1.0
 # The browser waits this long before reconnecting after a stream ends.
@@ -129,19 +137,25 @@ def events():  # noqa: ANN201
             session.close()
 
     def stream():  # noqa: ANN202
-        last = previous
-        yield f"retry: {RETRY_MILLISECONDS}\n\n"
-        ends_at = time.monotonic() + STREAM_SECONDS
-        while True:
-            count = read_count()
-            if last is None:
-                yield f"event: hello\nid: {count}\ndata: {count}\n\n"
-            elif count != last:
-                yield f"event: change\nid: {count}\ndata: {count}\n\n"
-            last = count
-            if time.monotonic() >= ends_at:
-                return
-            time.sleep(POLL_SECONDS)
+        streaming = _stream_slots.acquire(blocking=False)
+        try:
+            last = previous
+            retry = RETRY_MILLISECONDS if streaming else BUSY_RETRY_MILLISECONDS
+            yield f"retry: {retry}\n\n"
+            ends_at = time.monotonic() + (STREAM_SECONDS if streaming else 0)
+            while True:
+                count = read_count()
+                if last is None:
+                    yield f"event: hello\nid: {count}\ndata: {count}\n\n"
+                elif count != last:
+                    yield f"event: change\nid: {count}\ndata: {count}\n\n"
+                last = count
+                if time.monotonic() >= ends_at:
+                    return
+                time.sleep(POLL_SECONDS)
+        finally:
+            if streaming:
+                _stream_slots.release()
 
     return Response(stream(), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -179,3 +179,20 @@ def test_event_stream_reports_a_change(sample, client):  # noqa: ANN001
     assert change.startswith("event: change")
     assert int(re.search(r"data: (\d+)", change).group(1)) > count
     response.close()
+
+
+def test_event_stream_when_busy_checks_once(sample, client):  # noqa: ANN001
+    from node.dashboard import views
+
+    held = [views._stream_slots.acquire(blocking=False) for _ in range(views.MAX_STREAMS)]
+    try:
+        assert all(held)
+        response = client.get("/dashboard/events", headers={"Last-Event-ID": "0"})
+        body = response.get_data(as_text=True)
+    finally:
+        for _ in held:
+            views._stream_slots.release()
+
+    # The page is told to come back later, after one check that found changes.
+    assert body.startswith(f"retry: {views.BUSY_RETRY_MILLISECONDS}")
+    assert "event: change" in body
