@@ -67,6 +67,8 @@ def _panel_context(session: Session) -> dict:
 
 
 def _map_context(session: Session) -> dict:
+    # TODO: at the central node, add the aggregates that provincial nodes
+    # report for their own tasks once the exchange of aggregates is built.
     figures = _figures(session)
     shapes = province_map()
     units = {unit.gso_code: unit for unit in session.scalars(
