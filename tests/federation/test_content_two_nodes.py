@@ -1,8 +1,8 @@
 """A directive, and the child's receipt and status, between a served parent and a child.
 
-The parent runs `theodoi serve` on a loopback port. The child applies the
-parent's directive from the parent's outbox, and pushes its receipt and
-approved status to the parent over HTTP with `client.deliver`.
+The parent runs `theodoi serve` on a loopback port. The child pulls the
+parent's directive over HTTP and pushes its receipt and approved status back
+with the delivery functions that the background sender runs.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from node.core.cli_support import open_session
-from node.core.db import utcnow
+from node.core.db import make_engine, make_session_factory, utcnow
 from node.core.settings import load_settings
-from node.federation.client import deliver
+from node.federation.delivery import pull_from_parent, send_pending
 from node.federation.models import OutboxMessage
-from node.federation.service import create_enrolment_token, receive_message
+from node.federation.service import create_enrolment_token
 from node.local_tasks.calendar import load_calendar
 from node.local_tasks.completion import level_of
 from node.local_tasks.models import Task
@@ -52,11 +52,20 @@ def test_directive_and_status_between_processes(parent, child_cli) -> None:  # n
     with open_session(parent_settings) as session:
         directives = session.scalars(select(OutboxMessage)).all()
         assert [row.message_type for row in directives] == ["directive"]
-        body = directives[0].body
 
-    with open_session(child_settings) as session:
-        result = receive_message(session, child_settings, body).result
-    assert result["created"] == 1
+    child_engine = make_engine(child_settings.effective_database_url)
+    child_sessions = make_session_factory(child_engine, child_settings)
+    try:
+        exchange_with_parent(parent_settings, child_settings, child_sessions, parent_task_id)
+    finally:
+        child_engine.dispose()
+
+
+def exchange_with_parent(parent_settings, child_settings, child_sessions,  # noqa: ANN001
+                         parent_task_id: int) -> None:
+    pulled = pull_from_parent(child_sessions, child_settings)
+    assert pulled.error is None
+    assert pulled.applied == 1
 
     calendar = load_calendar(child_settings)
     received_at = (utcnow() + timedelta(seconds=1)).replace(microsecond=0)
@@ -72,10 +81,9 @@ def test_directive_and_status_between_processes(parent, child_cli) -> None:  # n
     with open_session(child_settings) as session:
         pending = session.scalars(select(OutboxMessage).order_by(OutboxMessage.sequence)).all()
         assert [row.message_type for row in pending] == ["receipt_confirmation", "task_status"]
-        started = time.monotonic()
-        responses = [deliver(session, child_settings, row) for row in pending]
-    assert all(response.delivered for response in responses), [r.error for r in responses]
-    assert responses[1].response["result"]["applied"] == 1
+    started = time.monotonic()
+    pushed = send_pending(child_sessions, child_settings)
+    assert pushed.delivered == 2, pushed.errors
 
     with open_session(parent_settings) as session:
         task = session.get(Task, parent_task_id)
