@@ -37,7 +37,7 @@ from node.core.timezone import VN_TZ
 from node.federation.content_models import PERIOD_KINDS, TaskLink
 from node.federation.content_models import AggregateRow as AggregateRowModel
 from node.federation.envelope import format_timestamp, parse_timestamp
-from node.federation.handlers import CHILD, not_applicable, register
+from node.federation.handlers import CHILD, claim_write_lock, not_applicable, register
 from node.federation.models import OutboxMessage, Peer
 from node.local_tasks.completion import LEVELS, completion_level_expr
 from node.local_tasks.models import Document, OrgUnit, Task, TaskAgency
@@ -205,6 +205,7 @@ def queue_aggregate_report(session: Session, settings: Settings, period_kind: st
 def apply_aggregate_report(session: Session, settings: Settings, peer: Peer,
                            envelope: dict) -> dict:
     """Store a child's aggregate report, replacing its older report of the same period."""
+    claim_write_lock(session, peer)
     payload = envelope["payload"]
     kind = payload["period"]["kind"]
     start = date.fromisoformat(payload["period"]["start"])

@@ -45,7 +45,7 @@ from node.core.settings import Settings
 from node.federation.canonical import canonicalize
 from node.federation.content_models import SentDirective, TaskLink
 from node.federation.envelope import format_timestamp, parse_timestamp
-from node.federation.handlers import PARENT, not_applicable, register
+from node.federation.handlers import PARENT, claim_write_lock, not_applicable, register
 from node.federation.models import OutboxMessage, Peer
 from node.local_tasks import deadlines_service
 from node.local_tasks.calendar import load_calendar
@@ -474,6 +474,7 @@ def _withdraw(session: Session, peer: Peer, task_refs: list[str]) -> int:
 @register("directive", PARENT)
 def apply_directive(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
     """Create or update the document and tasks of a directive from the parent node."""
+    claim_write_lock(session, peer)
     payload = envelope["payload"]
     transferred_at = _parse_instant(payload["transferred_at"])
     part = payload["document"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from node.core.settings import Settings
@@ -49,6 +50,19 @@ def register(message_type: str, accepted_from: str) -> Callable[[ApplyFunction],
         return function
 
     return decorate
+
+
+def claim_write_lock(session: Session, peer: Peer) -> None:
+    """Write to the sender's row first, so the handler holds the write lock before it reads.
+
+    SQLite begins the receiving transaction deferred. A transaction that
+    reads and then writes fails at once with "database is locked" when
+    another connection (such as the outbox sender's lease) committed in
+    between, whereas a first write waits for the busy timeout.
+    """
+    session.execute(update(Peer).where(Peer.id == peer.id)
+                    .values(last_contact_at=Peer.last_contact_at)
+                    .execution_options(synchronize_session=False))
 
 
 def not_applicable(message: str) -> EnvelopeRejected:

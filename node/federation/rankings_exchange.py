@@ -18,7 +18,7 @@ from node.core.settings import Settings
 from node.federation import schemas
 from node.federation.content_models import ReceivedRanking
 from node.federation.envelope import parse_timestamp
-from node.federation.handlers import PARENT, register
+from node.federation.handlers import PARENT, claim_write_lock, register
 from node.federation.models import OutboxMessage, Peer
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def publish_ranking(session: Session, settings: Settings, payload: dict) -> list
 @register("ranking_publication", PARENT)
 def apply_ranking(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
     """Store a ranking that the parent node published."""
+    claim_write_lock(session, peer)
     payload = envelope["payload"]
     ranking = ReceivedRanking(
         sender_node_id=peer.node_id, message_id=envelope["message_id"],

@@ -35,7 +35,7 @@ from node.core.errors import DomainError
 from node.core.settings import Settings
 from node.federation.content_models import TaskLink
 from node.federation.envelope import format_timestamp, parse_timestamp
-from node.federation.handlers import CHILD, not_applicable, register
+from node.federation.handlers import CHILD, claim_write_lock, not_applicable, register
 from node.federation.models import OutboxMessage, Peer
 from node.local_tasks.calendar import load_calendar
 from node.local_tasks.models import Task, TaskEvent
@@ -187,6 +187,7 @@ def _workflow_failure(step: str, task_ref: str, error: DomainError) -> Exception
 @register("receipt_confirmation", CHILD)
 def apply_receipt(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
     """Record the child's receipt of each listed task through the workflow."""
+    claim_write_lock(session, peer)
     payload = envelope["payload"]
     received_at = parse_timestamp(payload["received_at"])
     actor = _person(f"{payload['received_by']} ({peer.node_id})", peer.node_id)
@@ -212,6 +213,7 @@ def apply_receipt(session: Session, settings: Settings, peer: Peer, envelope: di
 @register("objection", CHILD)
 def apply_objection(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
     """Lodge the child's objection on the task through the workflow."""
+    claim_write_lock(session, peer)
     payload = envelope["payload"]
     task, _ = assigned_task(session, peer, payload["task_ref"])
     lodged_at = parse_timestamp(payload["submitted_at"])
@@ -263,6 +265,7 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
 @register("task_status", CHILD)
 def apply_task_status(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
     """Apply each approved progress update of the child to the task this node assigned."""
+    claim_write_lock(session, peer)
     outcomes = {"applied": 0, "unchanged": 0, "superseded": 0}
     for entry in envelope["payload"]["updates"]:
         try:
