@@ -165,11 +165,14 @@ def web_client(bench: Bench):  # noqa: ANN201
             grant_role(session, user, "central_officer", org_unit_by_code(session, "VPTW"))
         _, token = create_api_token(session, user, "bench/list_pages.py")
         session.commit()
-    settings = Settings(instance_path=Path(tempfile.mkdtemp(prefix="theodoi-bench-")),
+    # Removed when the client is garbage collected or the script exits.
+    instance = tempfile.TemporaryDirectory(prefix="theodoi-bench-")
+    settings = Settings(instance_path=Path(instance.name),
                         database_url=bench.engine.url.render_as_string(hide_password=False),
                         secret_key="bench", log_level="WARNING", scheduler_enabled=False)
     client = create_app(settings).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    client.instance_directory = instance
     return client
 
 
