@@ -22,8 +22,13 @@ def scheduler() -> None:
 @contextmanager
 def _node_app() -> Iterator[Flask]:
     from node import create_app
+    from node.core import cli_support
+    from node.core.logging import configure_logging
 
-    app = create_app(cli_settings())
+    settings = cli_settings()
+    app = create_app(settings)
+    # create_app sets the node's log level; commands show INFO lines only with -v.
+    configure_logging(settings.log_level if cli_support.VERBOSE else "WARNING")
     try:
         yield app
     finally:

@@ -21,6 +21,10 @@ TriggerSpec = Mapping[str, Mapping[str, Any]]
 
 # How often pending warning e-mails and webhook retries are sent.
 DELIVERY_INTERVAL_MINUTES = 1
+# How often the scheduler pushes and pulls the exchange messages. Each serving
+# process also runs a background sender every federation.sync_interval_seconds;
+# this job is the backstop that runs on one process even when that is 0 (off).
+FEDERATION_CATCH_UP_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,12 @@ JOBS: list[JobSpec] = [
         target="node.notifications.jobs:deliver_pending",
         trigger={"interval": {"minutes": DELIVERY_INTERVAL_MINUTES}},
         description="Send pending warning e-mails and retry failed webhook deliveries",
+    ),
+    JobSpec(
+        job_id="federation.catch_up",
+        target="node.federation.delivery:catch_up",
+        trigger={"interval": {"minutes": FEDERATION_CATCH_UP_MINUTES}},
+        description="Push the queued exchange messages and pull from the parent node",
     ),
 ]
 
