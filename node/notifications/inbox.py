@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from node.audit import service as audit_log
 from node.auth.models import User
 from node.core.errors import NotFoundError
 from node.local_tasks.models import Task
@@ -85,9 +86,13 @@ def update_email_mode(session: Session, user: User, mode: str) -> None:
         raise invalid("email_mode", mode, "Unknown e-mail mode %(mode)r; use one of %(modes)s",
                       mode=mode, modes=", ".join(EMAIL_MODES))
     preference = session.get(NotificationPreference, user.id)
+    before = preference.email_mode if preference else None
     if preference is None:
         session.add(NotificationPreference(user_id=user.id, email_mode=mode))
     else:
         preference.email_mode = mode
     session.flush()
+    audit_log.record(session, actor=user.username, action="notification_preference.update",
+                     object_type="user", object_id=user.id,
+                     before={"email_mode": before}, after={"email_mode": mode})
     logger.info("e-mail mode updated", extra={"user_id": user.id, "email_mode": mode})

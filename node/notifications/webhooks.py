@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from node.audit import service as audit_log
 from node.core.db import unit_of_work
 from node.core.errors import NotFoundError
 from node.core.timezone import VN_TZ
@@ -72,6 +73,8 @@ def create_webhook(session: Session, *, name: str, url: str, actor: str | None) 
     except IntegrityError:
         raise invalid("name", name, "A webhook named %(name)r exists already; choose another "
                       "name", name=name) from None
+    audit_log.record(session, actor=actor, action="webhook.create", object_type="webhook",
+                     object_id=webhook.id, after={"name": webhook.name, "url": webhook.url})
     logger.info("webhook created", extra={"webhook_id": webhook.id, "actor": actor})
     return webhook
 
@@ -81,6 +84,8 @@ def delete_webhook(session: Session, webhook_id: int, *, actor: str | None) -> N
     webhook = session.get(Webhook, webhook_id)
     if webhook is None:
         raise NotFoundError(message("Webhook %(id)s not found", id=webhook_id))
+    audit_log.record(session, actor=actor, action="webhook.delete", object_type="webhook",
+                     object_id=webhook.id, before={"name": webhook.name, "url": webhook.url})
     session.delete(webhook)
     session.flush()
     logger.info("webhook deleted", extra={"webhook_id": webhook_id, "actor": actor})

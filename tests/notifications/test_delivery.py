@@ -194,3 +194,16 @@ def test_demo_warnings_show_on_any_day(node_config):
     engine.dispose()
     assert counts["overdue"] == 1
     assert overdue == [latest_working_day]
+
+
+def test_webhook_registration_is_audited(session):
+    from node.audit.models import AuditEntry
+    from node.notifications.webhooks import delete_webhook
+
+    webhook = create_webhook(session, name="Kiểm toán", url="https://127.0.0.1:9/hook",
+                             actor="quantri")
+    delete_webhook(session, webhook.id, actor="quantri")
+
+    actions = session.scalars(select(AuditEntry.action).where(
+        AuditEntry.object_type == "webhook").order_by(AuditEntry.sequence)).all()
+    assert actions == ["webhook.create", "webhook.delete"]

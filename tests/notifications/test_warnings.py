@@ -185,3 +185,16 @@ def test_no_warnings_on_a_day_off(session, calendar, settings):
                             calendar=calendar, settings=settings)
 
     assert counts == {}
+
+
+def test_year_without_calendar_skips_due_soon_only(session, calendar, settings):
+    # Wed 30 Dec 2026: 3 working days ahead falls in 2027, which has no
+    # calendar file; the overdue warning of a December task is still raised.
+    tasks = add_tasks(session, calendar, {"1": date(2026, 12, 21)})
+
+    counts = raise_warnings(session, at=datetime(2026, 12, 30, 6, 15, tzinfo=VN_TZ),
+                            calendar=calendar, settings=settings)
+
+    assert counts["overdue"] == 1
+    assert counts["due_soon"] == 0
+    assert _warnings_of(session, tasks["1"]) == [(date(2026, 12, 30), "overdue", None)]
