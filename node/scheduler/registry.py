@@ -5,8 +5,8 @@ that this package imports no domain code. The function takes either the
 Flask app (`def job(app)`) or a session factory and the settings
 (`def job(session_factory, settings)`); it opens its own sessions and
 commits them. A trigger is `{"cron": {...}}` or `{"interval": {...}}` with
-APScheduler 3 fields, or a function of the settings returning one; the time
-zone is always Asia/Ho_Chi_Minh and is added by the scheduler.
+APScheduler 3 fields, or a function of the settings returning one. The
+scheduler adds the time zone, always Asia/Ho_Chi_Minh.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ TriggerSpec = Mapping[str, Mapping[str, Any]]
 # How often pending warning e-mails and webhook retries are sent.
 DELIVERY_INTERVAL_MINUTES = 1
 # How often the scheduler pushes and pulls the exchange messages. Each serving
-# process also runs a background sender every federation.sync_interval_seconds;
-# this job is the backstop that runs on one process even when that is 0 (off).
+# process also runs a background sender every federation.sync_interval_seconds.
+# This job is the backstop that runs on one process, even when that is 0 (off).
 FEDERATION_CATCH_UP_MINUTES = 5
 
 
