@@ -58,8 +58,11 @@ def claim_write_lock(session: Session, peer: Peer) -> None:
     SQLite begins the receiving transaction deferred. A transaction that
     reads and then writes fails at once with "database is locked" when
     another connection (such as the outbox sender's lease) committed in
-    between, whereas a first write waits for the busy timeout.
+    between, whereas a first write waits for the busy timeout. PostgreSQL
+    locks rows, not the database, so nothing is written there.
     """
+    if session.get_bind().dialect.name != "sqlite":
+        return
     session.execute(update(Peer).where(Peer.id == peer.id)
                     .values(last_contact_at=Peer.last_contact_at)
                     .execution_options(synchronize_session=False))
