@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -214,15 +215,40 @@ def receive_message(session: Session, settings: Settings, raw: bytes, *,
         raise
 
 
-def _verify(raw: bytes, peers: dict[str, Peer], settings: Settings,
+class _PinnedKeys(Mapping[str, str]):
+    """The pinned key of each linked node, loaded only for the sender being checked."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.peers: dict[str, Peer | None] = {}
+
+    def peer(self, node_id: str) -> Peer | None:
+        if node_id not in self.peers:
+            self.peers[node_id] = self._session.scalar(select(Peer)
+                                                       .where(Peer.node_id == node_id))
+        return self.peers[node_id]
+
+    def __getitem__(self, node_id: str) -> str:
+        peer = self.peer(node_id)
+        if peer is None:
+            raise KeyError(node_id)
+        return peer.public_key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._session.scalars(select(Peer.node_id)))
+
+    def __len__(self) -> int:
+        return self._session.scalar(select(func.count()).select_from(Peer))
+
+
+def _verify(raw: bytes, peers: _PinnedKeys, settings: Settings,
             now: datetime) -> VerifiedEnvelope:
     try:
-        return verify_envelope(raw, {node_id: peer.public_key for node_id, peer in peers.items()},
-                               recipient=settings.node_id)
+        return verify_envelope(raw, peers, recipient=settings.node_id)
     except EnvelopeRejected as rejection:
         # During the grace period after a peer's key rotation, its former key
         # still signs valid messages.
-        peer = peers.get(_routing_fields(raw)[0] or "")
+        peer = peers.peer(_routing_fields(raw)[0] or "")
         if (rejection.reason != "bad_signature" or peer is None
                 or not accepts_previous_key(peer, now)):
             raise
@@ -239,9 +265,10 @@ def accepts_previous_key(peer: Peer, now: datetime) -> bool:
 
 
 def _receive(session: Session, settings: Settings, raw: bytes, now: datetime) -> Receipt:
-    peers = {peer.node_id: peer for peer in session.scalars(select(Peer))}
+    peers = _PinnedKeys(session)
     verified = _verify(raw, peers, settings, now)
-    peer = peers[verified.sender]
+    peer = peers.peer(verified.sender)
+    assert peer is not None
     if peer.status != "active":
         raise EnvelopeRejected("suspended_sender", f"sender {peer.node_id!r} is suspended on "
                                "this node; ask its administrator to reactivate the link",
