@@ -9,9 +9,10 @@ so a peer normally receives a link's messages in order. A message that the
 receiver rejects (a 4xx response) is marked failed and skipped: the next ones
 go on, and the receiver records the hole in the sequence as a gap until an
 administrator retries the failed message. Receivers therefore apply messages
-as they arrive and do not hold back later ones; handlers must not depend on
-the order of messages of different tasks, and a task status carries its own
-`reported_at` so that an older report never replaces a newer one.
+as they arrive and do not hold back later ones. Handlers must not depend on
+the order of messages of different tasks. A task status carries its own
+`reported_at`, so a handler can keep an older report from replacing a newer
+one (docs/federation_delivery.md lists the rule of each message type).
 
 The receiver deduplicates on the message id and content, so a message sent
 twice (a lost response, a sender killed after sending and before recording
@@ -68,7 +69,7 @@ LEASE_NAME = "federation_sender"
 # this long is presumed dead even if its process cannot be checked.
 LEASE_SECONDS = 60
 BATCH_SIZE = 100
-# Messages a parent returns for one pull request; the child asks again until none are left.
+# Messages a parent returns for one pull request; the child sends another until none are left.
 PULL_BATCH_SIZE = 100
 MAX_PULL_REQUESTS = 1000
 # When another process holds the lease, a woken sender tries again after this many seconds.
@@ -77,7 +78,7 @@ BUSY_RETRY_SECONDS = 0.5
 
 @dataclass
 class DeliveryStats:
-    """What one push run did."""
+    """Counts of one push run."""
 
     attempted: int = 0
     delivered: int = 0
@@ -94,7 +95,7 @@ class DeliveryStats:
 
 @dataclass
 class PullStats:
-    """What one pull run did."""
+    """Counts of one pull run."""
 
     requests: int = 0
     received: int = 0
