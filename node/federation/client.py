@@ -173,8 +173,8 @@ def join_parent(session: Session, settings: Settings, parent_url: str, token: st
 def signing_key_for(settings: Settings, peer: Peer) -> Ed25519PrivateKey:
     """Return the key that signs messages to `peer`.
 
-    After a key rotation the peer knows only the former key until the message
-    that announces the new one reaches it, so until then the former key signs.
+    After a key rotation the peer has pinned only the former key until the
+    message that announces the new one reaches it, so until then the former key signs.
     """
     if peer.key_rotation_sequence is not None:
         return load_previous_private_key(settings)

@@ -438,10 +438,10 @@ class BackgroundSender(threading.Thread):
         super().__init__(name="federation-sender", daemon=True)
         self._session_factory = session_factory
         self._settings = settings
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         _wake.set()
 
     def run(self) -> None:
@@ -449,11 +449,11 @@ class BackgroundSender(threading.Thread):
         logger.info("federation background sender started",
                     extra={"interval_seconds": interval, "pid": os.getpid()})
         next_full_run = 0.0
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             timeout = max(next_full_run - time.monotonic(), 0)
             woken = _wake.wait(timeout=timeout)
             _wake.clear()
-            if self._stop.is_set():
+            if self._stopping.is_set():
                 break
             try:
                 if time.monotonic() >= next_full_run:
@@ -467,7 +467,7 @@ class BackgroundSender(threading.Thread):
             except Exception:  # noqa: BLE001 - the thread must survive any failure
                 logger.exception("federation background sender run failed")
                 busy = False
-                self._stop.wait(BUSY_RETRY_SECONDS)
+                self._stopping.wait(BUSY_RETRY_SECONDS)
             if busy:
                 # Another process is sending; it may have missed what was just
                 # committed, so look again shortly.

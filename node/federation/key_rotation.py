@@ -2,8 +2,8 @@
 
 A node that rotates its key announces the new public key to each linked node
 in a `key_rotation` message signed with the former key. The message carries a
-proof made with the new key, so nobody can pin a key whose private half they
-lack. The receiver keeps the former key as valid until the instant the sender
+proof made with the new key, so a node can only announce a key whose private
+half it holds. The receiver keeps the former key as valid until the instant the sender
 named (at most MAX_GRACE after the rotation), so messages the sender signed
 before the rotation still pass.
 """

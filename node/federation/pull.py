@@ -2,7 +2,7 @@
 
 A child opens every connection to its parent, so the parent never calls a
 child. It queues parent-to-child messages (directives, ranking publications)
-in its outbox like any other, and the child asks for them with a pull request
+in its outbox like any other, and the child requests them with a pull request
 signed by its key. The request acknowledges the messages of the previous
 response; the parent marks them delivered (or failed, when the child rejected
 them) and returns the next undelivered ones in sequence order. A message that
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 def serve_pull(session: Session, settings: Settings, raw: bytes, *,
                now: datetime | None = None, remote_address: str | None = None) -> dict:
-    """Answer one pull request; raise EnvelopeRejected, after quarantining the request."""
+    """Return the response to one pull request; raise EnvelopeRejected after quarantining it."""
     now = now or utcnow()
     try:
         peer, request = _verify_request(session, settings, raw, now)
@@ -67,7 +67,7 @@ def serve_pull(session: Session, settings: Settings, raw: bytes, *,
     peer.last_contact_at = now
     session.flush()
     if envelopes or request["acknowledged"]:
-        logger.info("federation pull answered",
+        logger.info("federation pull request served",
                     extra={"peer": peer.node_id, "sent": len(envelopes),
                            "acknowledged": len(request["acknowledged"]),
                            "first_sequence": envelopes[0]["sequence"] if envelopes else None})

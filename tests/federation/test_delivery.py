@@ -389,3 +389,40 @@ def test_parent_killed_in_the_middle_of_a_batch(pair) -> None:  # noqa: ANN001
     time.sleep(0.2)
     send_until_done(child)
     assert_exactly_once(parent, child, 200)
+
+
+def test_commit_wakes_the_background_sender(pair) -> None:  # noqa: ANN001
+    from node.core.settings import replace
+    from node.federation.delivery import start_background_sender, stop_background_sender
+
+    parent, child = pair
+    link(parent, child)
+    parent.start()
+    # A long interval: only the wake-up after the commit can send the message in time.
+    settings = replace(child.settings, federation_sync_interval_seconds=600)
+    sender = start_background_sender(settings, child.sessions)
+    try:
+        assert sender is not None
+        time.sleep(0.5)
+        [message_id] = queue_statuses(child, 1)
+        wait_for(lambda: inbox_ids(parent, CHILD_NODE_ID) == [message_id], 10,
+                 "the woken sender to push the committed message")
+    finally:
+        stop_background_sender()
+
+
+def test_two_senders_at_once_send_each_message_once(pair) -> None:  # noqa: ANN001
+    parent, child = pair
+    link(parent, child)
+    parent.start()
+    queue_statuses(child, 150)
+    senders = [subprocess.Popen(child.command("federation", "sync"), env=child.environment(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=child.directory) for _ in range(2)]
+    outputs = [sender.communicate(timeout=60)[0].decode() for sender in senders]
+    send_until_done(child)
+    assert_exactly_once(parent, child, 150)
+    with child.sessions() as session:
+        attempts = session.scalars(select(OutboxMessage.attempts)).all()
+    # Only the lease holder sent, so no message was posted twice.
+    assert set(attempts) == {1}, outputs
