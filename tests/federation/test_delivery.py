@@ -89,7 +89,7 @@ def queue_reports(child: Node, count: int, *, start: int = 0) -> list[str]:
     return ids
 
 
-def send_until_done(child: Node, timeout: float = 20) -> None:
+def send_until_done(child: Node, timeout: float = 60) -> None:
     """Run the sender until the child's outbox has nothing left to send."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -350,7 +350,7 @@ def test_child_killed_in_the_middle_of_a_batch(pair) -> None:  # noqa: ANN001
     sender = subprocess.Popen(child.command("federation", "sync"), env=child.environment(),
                               stdout=log, stderr=subprocess.STDOUT, cwd=child.directory)
     try:
-        wait_for(lambda: len(inbox_ids(parent, CHILD_NODE_ID)) >= 40, 20,
+        wait_for(lambda: len(inbox_ids(parent, CHILD_NODE_ID)) >= 40, 60,
                  "the child to push 40 messages")
         sender.kill()
         sender.wait(timeout=15)
@@ -376,7 +376,7 @@ def test_parent_killed_in_the_middle_of_a_batch(pair) -> None:  # noqa: ANN001
     pusher = threading.Thread(
         target=lambda: results.append(send_pending(child.sessions, child.settings)))
     pusher.start()
-    wait_for(lambda: len(inbox_ids(parent, CHILD_NODE_ID)) >= 40, 20,
+    wait_for(lambda: len(inbox_ids(parent, CHILD_NODE_ID)) >= 40, 60,
              "the parent to receive 40 messages")
     parent.kill()
     pusher.join(timeout=30)
