@@ -404,7 +404,7 @@ def test_commit_wakes_the_background_sender(pair) -> None:  # noqa: ANN001
     try:
         assert sender is not None
         time.sleep(0.5)
-        [message_id] = queue_statuses(child, 1)
+        [message_id] = queue_reports(child, 1)
         wait_for(lambda: inbox_ids(parent, CHILD_NODE_ID) == [message_id], 10,
                  "the woken sender to push the committed message")
     finally:
@@ -415,7 +415,7 @@ def test_two_senders_at_once_send_each_message_once(pair) -> None:  # noqa: ANN0
     parent, child = pair
     link(parent, child)
     parent.start()
-    queue_statuses(child, 150)
+    queue_reports(child, 150)
     senders = [subprocess.Popen(child.command("federation", "sync"), env=child.environment(),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 cwd=child.directory) for _ in range(2)]
