@@ -220,8 +220,14 @@ class FederatedDemo:
         so the four nodes initialise and boot at the same time. A node looks
         for its parent on every sync run, so it may start before it joins.
         """
-        from node.demo_federation import NODES, node_settings, write_node_config
+        from node.demo_federation import (
+            NODES,
+            ensure_demo_samples,
+            node_settings,
+            write_node_config,
+        )
 
+        ensure_demo_samples(self.folder)
         for node in NODES:
             write_node_config(self.folder, node)
             self._start(node)
@@ -242,7 +248,12 @@ class FederatedDemo:
 
     def _ready(self, node: DemoNode) -> None:
         """Wait until the node serves, then add the ward's org unit where it is needed."""
-        from node.demo_federation import SUB_UNIT, ensure_sub_unit, node_settings
+        from node.demo_federation import (
+            SUB_UNIT,
+            ensure_sub_unit,
+            node_settings,
+            trust_node_certificate,
+        )
 
         if node.node_id in self._ready_ids:
             return
@@ -253,6 +264,7 @@ class FederatedDemo:
             raise click.ClickException(str(exc)) from None
         click.echo(f"Node {node.node_id} serving at {server.url}/ (pid {server.pid})")
         settings = node_settings(self.folder, node)
+        trust_node_certificate(self.folder, settings)
         # The ward's party committee is not in the seed data; its node and
         # its parent's node both need it.
         if node.org_unit_code in (SUB_UNIT["code"], SUB_UNIT["parent_code"]):
@@ -328,8 +340,8 @@ class FederatedDemo:
                    f"provinces ({counts})")
 
     def print_nodes(self) -> None:
-        """Print each node's URL, log file and demo accounts."""
-        from node.demo_federation import NODES
+        """Print each node's URL, log file and demo accounts, and the sample PDFs."""
+        from node.demo_federation import NODES, ensure_demo_samples
 
         click.echo("")
         for node in NODES:
@@ -341,6 +353,9 @@ class FederatedDemo:
             _print_accounts(self.accounts[node.node_id], "    ")
         click.echo(f"Sign in at /login on each node. The demo's own steps are logged in "
                    f"{self.folder / DEMO_LOG}.")
+        samples = ensure_demo_samples(self.folder)
+        click.echo(f"Signed sample PDF to upload on a document page: {samples.signed_pdf} "
+                   f"(the same file changed after signing: {samples.modified_pdf})")
 
     def _save_state(self) -> None:
         from node.demo_federation import NODES, SERVER_LOG, save_state

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from node.core.cli_support import open_session
 from node.core.settings import CONFIG_ENV, Settings, load_settings
 from node.core.text import fold
+from node.signatures.demo import DemoSamples, write_demo_samples
+from node.signatures.signing import certificate_path
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +129,14 @@ org_unit = "{org_unit}"
 sync_interval_seconds = 2
 retry_base_seconds = 2
 retry_max_seconds = 30
+
+# The demo's certification authority and the four nodes' own certificates, so
+# that the signed sample PDF and the nodes' signed reports verify as valid.
+[signatures]
+trust_dir = "../{trust_dir}"
 """
+
+TRUST_DIR = "trust"
 
 
 def node_folder(folder: Path, node: DemoNode) -> Path:
@@ -141,7 +150,7 @@ def write_node_config(folder: Path, node: DemoNode) -> Path:
     config = node_dir / CONFIG_FILE
     if not config.exists():
         config.write_text(NODE_CONFIG.format(node_id=node.node_id, level=node.level,
-                                             org_unit=node.org_unit_code,
+                                             org_unit=node.org_unit_code, trust_dir=TRUST_DIR,
                                              secret_key=secrets.token_hex(32)),
                           encoding="utf-8")
     return config
@@ -150,6 +159,26 @@ def write_node_config(folder: Path, node: DemoNode) -> Path:
 def node_settings(folder: Path, node: DemoNode) -> Settings:
     """Load the node's settings from its file only, without THEODOI_* overrides."""
     return load_settings(node_folder(folder, node) / CONFIG_FILE, environ={})
+
+
+def ensure_demo_samples(folder: Path) -> DemoSamples:
+    """Make the demo certification authority and its signed sample PDFs once."""
+    samples = DemoSamples(folder / TRUST_DIR / "demo-root-ca.pem", folder / "signed-sample.pdf",
+                          folder / "modified-sample.pdf")
+    if all(path.exists() for path in (samples.authority_certificate, samples.signed_pdf,
+                                      samples.modified_pdf)):
+        return samples
+    return write_demo_samples(folder)
+
+
+def trust_node_certificate(folder: Path, settings: Settings) -> None:
+    """Copy the node's signing certificate into the demo trust folder.
+
+    Every demo node then verifies the reports that any of them signed as
+    valid. The certificate exists once `theodoi serve` has initialised the node.
+    """
+    target = folder / TRUST_DIR / f"{settings.node_id}.pem"
+    target.write_bytes(certificate_path(settings).read_bytes())
 
 
 def load_state(folder: Path) -> dict:

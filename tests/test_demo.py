@@ -292,6 +292,27 @@ FLOW_DOCUMENT = "03/NQ-CP"
 FLOW_TASK_NUMBER = "2"
 
 
+def test_federation_trusts_demo_signatures(federation: DemoProcess) -> None:
+    from node.core.settings import load_settings
+    from node.signatures.trust import load_trust_anchors
+    from node.signatures.verify import verify_pdf
+
+    trust = federation.folder / "trust"
+    stored = sorted(path.name for path in trust.glob("*.pem"))
+    assert stored == sorted(["demo-root-ca.pem", *(f"{node_id}.pem" for node_id in NODES)])
+
+    settings = load_settings(federation.folder / "central" / "theodoi.toml", environ={})
+    assert settings.signatures_trust_dir == trust.resolve()
+    anchors = load_trust_anchors(settings.signatures_trust_dir)
+    limit = settings.max_upload_bytes
+    signed = verify_pdf((federation.folder / "signed-sample.pdf").read_bytes(), anchors,
+                        max_bytes=limit)
+    modified = verify_pdf((federation.folder / "modified-sample.pdf").read_bytes(), anchors,
+                          max_bytes=limit)
+    assert signed.status == "valid"
+    assert modified.status == "modified"
+
+
 def wait_until(condition, timeout: float, what):  # noqa: ANN001, ANN201
     """Return the first true value of `condition()`, polling; fail after `timeout` seconds.
 

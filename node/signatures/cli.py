@@ -145,23 +145,15 @@ def sign_make_demo_pdf(folder: Path) -> None:
     signing. Point signatures_trust_dir at FOLDER/trust to trust the demo
     authority.
     """
-    from node.signatures.demo import append_update, make_authority, make_pdf, make_signer, sign_with
+    from node.signatures.demo import write_demo_samples
 
-    trust = folder / "trust"
-    trust.mkdir(parents=True, exist_ok=True)
-    authority = make_authority()
-    signer = make_signer(authority, "Nguyen Van Demo", "Văn phòng Trung ương Đảng (demo)")
-    pdf = make_pdf(["THEODOI DEMO - signed assigning document",
-                    "Nghi quyet mau so 01-NQ/DEMO (sample text, not a real document)"])
-    signed = sign_with(pdf, signer)
-    (trust / "demo-root-ca.pem").write_bytes(authority.certificate_pem())
-    (folder / "signed-sample.pdf").write_bytes(signed)
-    (folder / "modified-sample.pdf").write_bytes(append_update(signed))
-    click.echo(f"Demo authority: {trust / 'demo-root-ca.pem'}")
-    click.echo(f"Signed sample: {folder / 'signed-sample.pdf'}")
-    click.echo(f"Modified after signing: {folder / 'modified-sample.pdf'}")
+    samples = write_demo_samples(folder)
+    trust = samples.authority_certificate.parent
+    click.echo(f"Demo authority: {samples.authority_certificate}")
+    click.echo(f"Signed sample: {samples.signed_pdf}")
+    click.echo(f"Modified after signing: {samples.modified_pdf}")
     click.echo(f"Try: THEODOI_SIGNATURES_TRUST_DIR={trust} theodoi sign verify "
-               f"{folder / 'signed-sample.pdf'}")
+               f"{samples.signed_pdf}")
 
 
 def print_approval_check(result) -> None:  # noqa: ANN001

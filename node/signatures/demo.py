@@ -1,6 +1,6 @@
 """A demo certification authority and signed sample PDFs, made at run time.
 
-Used by `theodoi sign make-demo-pdf` and by the tests. Nothing here is
+Used by `theodoi sign make-demo-pdf`, `theodoi demo` and the tests. Nothing here is
 meant for real signatures: the keys are generated on the spot and the
 authority is trusted only by a node whose trust folder contains its root.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -156,3 +157,34 @@ def append_update(pdf: bytes, text: str = "added after signing") -> bytes:
     output = io.BytesIO()
     writer.write(output)
     return output.getvalue()
+
+
+@dataclass(frozen=True)
+class DemoSamples:
+    """Files written by `write_demo_samples`."""
+
+    authority_certificate: Path
+    signed_pdf: Path
+    modified_pdf: Path
+
+
+def write_demo_samples(folder: Path) -> DemoSamples:
+    """Write a demo root certificate and two sample PDFs signed under it into `folder`.
+
+    FOLDER/trust/demo-root-ca.pem is a certification authority made on the
+    spot; FOLDER/signed-sample.pdf is signed by a certificate it issued, and
+    FOLDER/modified-sample.pdf is the same file with a page added after signing.
+    """
+    trust = folder / "trust"
+    trust.mkdir(parents=True, exist_ok=True)
+    authority = make_authority()
+    signer = make_signer(authority, "Nguyen Van Demo", "Văn phòng Trung ương Đảng (demo)")
+    pdf = make_pdf(["THEODOI DEMO - signed assigning document",
+                    "Nghi quyet mau so 01-NQ/DEMO (sample text, not a real document)"])
+    signed = sign_with(pdf, signer)
+    samples = DemoSamples(trust / "demo-root-ca.pem", folder / "signed-sample.pdf",
+                          folder / "modified-sample.pdf")
+    samples.authority_certificate.write_bytes(authority.certificate_pem())
+    samples.signed_pdf.write_bytes(signed)
+    samples.modified_pdf.write_bytes(append_update(signed))
+    return samples
