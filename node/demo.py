@@ -33,6 +33,8 @@ EXAMPLES_DIR = PROJECT_ROOT / "examples"
 EXAMPLE_FILES = ("tasks_real_documents.csv",)
 DEMO_LOG = "demo.log"
 SUPERVISE_INTERVAL_SECONDS = 0.5
+# How long a province waits for its sub-units' aggregate reports before sending its own.
+AGGREGATE_WAIT_SECONDS = 20
 
 DEMO_CONFIG = """\
 # Settings of a demo node; see config/node.example.toml for every setting.
@@ -244,7 +246,36 @@ class FederatedDemo:
         self._create_accounts()
         # After the accounts, so that the warnings reach the demo's people.
         raise_warnings_now(node_settings(self.folder, NODES[0]))
+        self._push_aggregates()
         self._save_state()
+
+    def _push_aggregates(self) -> None:
+        """Send every child node's aggregate reports up, the deepest level first.
+
+        A province's report includes its sub-units' reports, so each province
+        waits a bounded time for them before it reports to the centre.
+        """
+        from node.demo_federation import (
+            NODES,
+            holds_aggregates_from,
+            node_settings,
+            push_aggregate_reports,
+        )
+
+        for level in sorted({node.level for node in NODES if node.parent_id}, reverse=True):
+            for node in NODES:
+                if node.level != level:
+                    continue
+                settings = node_settings(self.folder, node)
+                children = [child for child in NODES if child.parent_id == node.node_id]
+                deadline = time.monotonic() + AGGREGATE_WAIT_SECONDS
+                while children and time.monotonic() < deadline and not all(
+                        holds_aggregates_from(settings, child.node_id)
+                        for child in children):
+                    time.sleep(0.5)
+                push_aggregate_reports(settings)
+                click.echo(f"Node {node.node_id} queued its aggregate reports for "
+                           f"{node.parent_id}")
 
     def _ready(self, node: DemoNode) -> None:
         """Wait until the node serves, then add the ward's org unit where it is needed."""

@@ -181,6 +181,30 @@ def trust_node_certificate(folder: Path, settings: Settings) -> None:
     target.write_bytes(certificate_path(settings).read_bytes())
 
 
+def push_aggregate_reports(settings: Settings) -> int:
+    """Queue the node's aggregate reports for its parent now, as the morning job does."""
+    from node.core.db import make_engine, make_session_factory
+    from node.federation.jobs import push_aggregates
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        return push_aggregates(make_session_factory(engine, settings), settings)
+    finally:
+        engine.dispose()
+
+
+def holds_aggregates_from(settings: Settings, child_node_id: str) -> bool:
+    """Return whether the node has received an aggregate report from the child node."""
+    from node.federation.models import InboxMessage
+
+    with open_session(settings) as session:
+        received = session.scalar(
+            select(func.count()).select_from(InboxMessage)
+            .where(InboxMessage.sender_node_id == child_node_id,
+                   InboxMessage.message_type == "aggregate_report"))
+    return bool(received)
+
+
 def load_state(folder: Path) -> dict:
     """Return the saved addresses of the nodes, or an empty state for a new demo folder."""
     path = folder / STATE_FILE

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 import node.cli
 from node.auth.models import RoleGrant, User
-from node.federation.models import Peer
+from node.federation.models import InboxMessage, Peer
 from node.local_tasks.models import Document, OrgUnit, Task, TaskAgency
 from node.local_tasks.workflow.models import ProgressUpdate
 
@@ -413,6 +413,24 @@ def test_federation_approved_update_reaches_centre(federation: DemoProcess) -> N
 
 
 # Stops the demo, so it comes last.
+def aggregate_senders(folder: Path, node_id: str) -> set[str]:
+    engine = node_engine(folder, node_id)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(
+                select(InboxMessage.sender_node_id)
+                .where(InboxMessage.message_type == "aggregate_report")))
+    finally:
+        engine.dispose()
+
+
+def test_federation_aggregates_reach_centre(federation: DemoProcess) -> None:
+    wait_until(lambda: aggregate_senders(federation.folder, "central")
+               == {"tu01-ha-noi", "tu79-ho-chi-minh"},
+               FLOW_TIMEOUT_SECONDS, "both provinces' aggregate reports at the centre")
+    assert aggregate_senders(federation.folder, "tu01-ha-noi") == {"tu01-ba-dinh"}
+
+
 def test_federation_reports_dead_node_and_stops(federation: DemoProcess) -> None:
     ward = federation.state()["nodes"]["tu01-ba-dinh"]["pid"]
     pids = federation.node_pids()

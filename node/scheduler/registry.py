@@ -90,6 +90,13 @@ JOBS: list[JobSpec] = [
         description="Send pending warning e-mails and retry failed webhook deliveries",
     ),
     JobSpec(
+        job_id="federation.push_aggregates",
+        target="node.federation.jobs:push_aggregates",
+        # Each morning; the central node has no parent and queues nothing.
+        trigger={"cron": {"hour": 6, "minute": 30}},
+        description="Queue the aggregate reports of the periods in progress for the parent",
+    ),
+    JobSpec(
         job_id="federation.catch_up",
         target="node.federation.delivery:catch_up",
         trigger={"interval": {"minutes": FEDERATION_CATCH_UP_MINUTES}},
