@@ -198,6 +198,21 @@ def _pdf_header(pdf, lay: Layout) -> None:  # noqa: ANN001
     pdf.set_xy(pdf.l_margin, max(bottom, pdf.get_y()) + 6)
 
 
+# A PDF table row must fit on one page. At 8.5 pt in the narrowest column
+# (about 12 characters a line) 400 characters take about 34 lines (153 mm),
+# well within the 267 mm of an A4 page, so longer cells are cut and marked.
+# The DOCX and XLSX exports keep the whole text.
+PDF_CELL_MAX_CHARS = 400
+
+
+def _pdf_cell_text(value: object) -> str:
+    text = "" if value is None else str(value)
+    if len(text) <= PDF_CELL_MAX_CHARS:
+        return text
+    cut = text[:PDF_CELL_MAX_CHARS].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
 def _pdf_table(pdf, table: Table) -> None:  # noqa: ANN001
     pdf.set_font(FONT, "B", 11)
     pdf.multi_cell(0, 6, table.heading, new_x="LMARGIN", new_y="NEXT")
@@ -211,7 +226,7 @@ def _pdf_table(pdf, table: Table) -> None:  # noqa: ANN001
             for row in table.rows:
                 cells = grid.row()
                 for value in row:
-                    cells.cell("" if value is None else str(value))
+                    cells.cell(_pdf_cell_text(value))
     if table.note:
         pdf.set_font(FONT, "I", 10)
         pdf.multi_cell(0, 5.5, table.note, new_x="LMARGIN", new_y="NEXT")

@@ -218,6 +218,26 @@ def test_pdf_parses_and_shows_the_vietnamese_title(stored) -> None:  # noqa: ANN
     assert fonts
 
 
+def test_pdf_cuts_cell_longer_than_a_page(stored) -> None:  # noqa: ANN001
+    from pypdf import PdfReader
+
+    snapshot = _produce(stored)
+    # A task led by every province lists all of them in one cell: 1,530 characters.
+    provinces = [f"Tỉnh ủy số {number:02d} tỉnh thành phố" for number in range(1, 52)]
+    row = snapshot.content["overdue_tasks"]["rows"][0]
+    row["leads"] = provinces
+
+    reader = PdfReader(io.BytesIO(export.render_pdf(snapshot)))
+
+    text = " ".join((page.extract_text() or "") for page in reader.pages)
+    normalized = " ".join(text.split())
+    assert "Tỉnh ủy số 01" in normalized
+    assert "Tỉnh ủy số 51" not in normalized
+    assert "…" in normalized
+    docx_text = _docx_text(export.render_docx(snapshot))
+    assert "Tỉnh ủy số 51" in docx_text
+
+
 def test_scheduler_job_runs_and_repeats_nothing(stored, session_factory) -> None:  # noqa: ANN001
     from node.reports.jobs import produce_reports
 
