@@ -99,6 +99,7 @@ def status_update(link: TaskLink, task: Task, update: ProgressUpdate, settings: 
         "reported_at": format_timestamp(update.at),
         "approved_at": format_timestamp(update.reviewed_at or update.at),
         "approved_by": _person(update.reviewed_by, settings.node_id),
+        "reported_by": _person(update.submitted_by, settings.node_id),
     }
     if update.progress_percent is not None:
         entry["progress_percent"] = update.progress_percent
@@ -235,7 +236,15 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
     task, _ = assigned_task(session, peer, entry["task_ref"])
     reported_at = parse_timestamp(entry["reported_at"])
     at = parse_timestamp(entry["completed_at"]) if "completed_at" in entry else reported_at
-    submitter = _person(f"{entry['approved_by']} ({peer.node_id})", peer.node_id)
+    # The child's maker and checker are recorded as they were there. A report
+    # without `reported_by` names only its approver, who is then recorded as
+    # the submitter and the child node as the approver, since one person
+    # cannot both submit and approve an update.
+    approver = _person(f"{entry['approved_by']} ({peer.node_id})", peer.node_id)
+    if "reported_by" in entry:
+        submitter = _person(f"{entry['reported_by']} ({peer.node_id})", peer.node_id)
+    else:
+        submitter, approver = approver, f"node {peer.node_id}"
     # The same report from the same child always gets the same key, so a
     # report applied once returns its first row instead of a second one.
     identity = "\n".join((peer.node_id, entry["task_ref"], entry["reported_at"],
@@ -258,7 +267,7 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
         return_update(session, update, at=approved_at, actor=f"node {peer.node_id}",
                       comment="superseded by a newer approved update from the child node")
         return "superseded"
-    approve_update(session, update, at=approved_at, actor=f"node {peer.node_id}")
+    approve_update(session, update, at=approved_at, actor=approver)
     return "applied"
 
 

@@ -102,6 +102,8 @@ def test_only_approved_updates_travel(assigned) -> None:  # noqa: ANN001
     assert update["reported_state"] == "in_progress"
     assert update["progress_percent"] == 40
     assert update["milestone"] == "Đã xây dựng dự thảo"
+    assert update["reported_by"] == "Chuyên viên"
+    assert update["approved_by"] == "Lãnh đạo Văn phòng"
 
     assert pump(province, centre)[0]["applied"] == 1
     with centre.session() as session:
@@ -128,7 +130,9 @@ def test_only_approved_updates_travel(assigned) -> None:  # noqa: ANN001
         approved = session.scalars(select(ProgressUpdate).where(
             ProgressUpdate.status == "approved")).all()
         assert len(approved) == 2
-        assert {row.submitted_by for row in approved} == {f"Lãnh đạo Văn phòng ({PROVINCE[0]})"}
+        # The child's maker and checker, each named with the child node.
+        assert {row.submitted_by for row in approved} == {f"Chuyên viên ({PROVINCE[0]})"}
+        assert {row.reviewed_by for row in approved} == {f"Lãnh đạo Văn phòng ({PROVINCE[0]})"}
 
 
 def test_status_of_unknown_task_rejected(assigned) -> None:  # noqa: ANN001
