@@ -103,7 +103,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
-# Key of `Session.info` that holds the node's Settings, for code that runs from
+# Key of `Session.info` that stores the node's Settings, for code that runs from
 # session events (such as queueing federation messages at commit) and has no
 # other way to reach them.
 SETTINGS_INFO_KEY = "theodoi_settings"

@@ -3,7 +3,7 @@
 What a report counts. A node reports the tasks that originate at its level
 or below. These are every task stored at the node except those it received
 from its parent in a directive, plus the aggregates that its own child nodes
-reported for the same period. The parent already holds the tasks it sent
+reported for the same period. The parent already stores the tasks it sent
 down, and learns their progress from task statuses. A sub-unit's tasks that came down from the
 province are counted at the province, and a province's tasks that came
 down from the centre are counted at the centre, so each task is counted

@@ -50,7 +50,10 @@ class TaskLink(Base):
 
 
 class SentDirective(Base):
-    """What this node last sent a child about one document, to send only changes."""
+    """The last directive sent to a child for one document: its hash, task references and time.
+
+    A new directive is queued only when the content hash changes.
+    """
 
     __tablename__ = "federation_sent_directives"
     __table_args__ = (UniqueConstraint("document_id", "peer_node_id"),)

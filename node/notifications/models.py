@@ -119,7 +119,7 @@ class Notification(Base):
 
 
 class NotificationPreference(Base):
-    """How a person wants warnings by e-mail: each one, a daily digest, or none."""
+    """A person's choice of warning e-mails: each one, a daily digest, or none."""
 
     __tablename__ = "notification_preferences"
     __table_args__ = (CheckConstraint(_in("email_mode", EMAIL_MODES), name="email_mode"),)

@@ -64,7 +64,7 @@ def release_lease(factory: sessionmaker[Session], *, holder: str,
 
 
 def lease_holder(session: Session, *, now: datetime, name: str = RUNNER_LEASE) -> str | None:
-    """Return who holds the lease at `now`, or None when nobody does."""
+    """Return the owner of the lease at `now`, or None when the lease is free or expired."""
     lease = session.get(SchedulerLease, name)
     if lease is None or lease.expires_at < now:
         return None

@@ -193,6 +193,6 @@ def test_event_stream_when_busy_checks_once(sample, client):  # noqa: ANN001
         for _ in held:
             views._stream_slots.release()
 
-    # The page is told to come back later, after one check that found changes.
+    # The response asks the page to reconnect later, after one check that found changes.
     assert body.startswith(f"retry: {views.BUSY_RETRY_MILLISECONDS}")
     assert "event: change" in body

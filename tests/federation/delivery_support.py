@@ -97,7 +97,7 @@ class Node:
         return [str(Path(sys.executable).parent / "theodoi"), *args]
 
     def start(self) -> None:
-        """Run `theodoi serve` for this node and wait until it answers."""
+        """Run `theodoi serve` for this node and wait until it responds."""
         assert self.process is None, f"{self.name} is already running"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

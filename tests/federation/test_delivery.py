@@ -132,8 +132,8 @@ def test_parent_down_during_1000_pushes(pair) -> None:  # noqa: ANN001
     link(parent, child)
     queued = queue_reports(child, 1000)
 
-    # With the parent down, each run tries the first message once and holds
-    # the other 999 back, so they later arrive in order.
+    # With the parent down, each run tries the first message once and keeps
+    # the other 999 waiting, so they later arrive in order.
     first = send_pending(child.sessions, child.settings)
     assert (first.attempted, first.delivered, first.retry_later, first.waiting) == (1, 0, 1, 999)
     time.sleep(0.06)
@@ -205,7 +205,8 @@ def test_lost_response_gets_the_original_result(pair) -> None:  # noqa: ANN001
             message = session.scalar(select(OutboxMessage))
             lost = deliver(session, child.settings, message)
             session.commit()
-            assert not lost.delivered and lost.retryable
+            assert not lost.delivered
+            assert lost.retryable
             # The parent applied the message although the child never heard back.
             assert len(inbox_ids(parent, CHILD_NODE_ID)) == 1
             repeated = deliver(session, child.settings, message)
@@ -326,7 +327,8 @@ def test_rejections_over_http_are_quarantined(pair, monkeypatch) -> None:  # noq
         assert session.scalar(select(func.count()).select_from(InboxMessage)) == 1
     listed = CliRunner().invoke(main, ["federation", "quarantine", "--reason", "clock_skew"])
     assert listed.exit_code == 0
-    assert "clock_skew" in listed.output and "clock skew" in listed.output
+    assert "clock_skew" in listed.output
+    assert "clock skew" in listed.output
     assert "replay" not in listed.output
 
     # A suspended link is not the message's fault: the child keeps it and
