@@ -68,7 +68,11 @@ def month_columns(months: list[tuple[str, int, int]]) -> tuple[list[Column], int
 
 
 def line_points(values: list[tuple[str, int]]) -> tuple[str, int, list[tuple[float, float, str, int]]]:
-    """Return the SVG polyline points of (day, value), the axis maximum and the labelled points."""
+    """Return the SVG polyline points of (day, value), the axis maximum and the labelled points.
+
+    `day` is an ISO date (YYYY-MM-DD); the labelled points carry it as dd/mm/yyyy,
+    the form every other date on screen takes.
+    """
     maximum = nice_maximum(max((value for _, value in values), default=0))
     step = (CHART_WIDTH - PLOT_LEFT - 10) / max(1, len(values) - 1)
     base = CHART_HEIGHT - PLOT_BOTTOM
@@ -76,7 +80,8 @@ def line_points(values: list[tuple[str, int]]) -> tuple[str, int, list[tuple[flo
     for index, (day, value) in enumerate(values):
         x = PLOT_LEFT + index * step
         y = base - value * _plot_height() / maximum
-        points.append((x, y, day, value))
+        year, month, day_of_month = day.split("-")
+        points.append((x, y, f"{day_of_month}/{month}/{year}", value))
     return " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points), maximum, points
 
 
