@@ -2,7 +2,10 @@
 
 The ranking itself is computed elsewhere (evaluation of Điều 17); this module
 only carries it. `publish_ranking` queues it to every active child node in the
-caller's transaction, and a child keeps every publication it receives.
+caller's transaction, and a child keeps every publication it receives. A
+province that stores a ranking from the centre passes the same payload on to
+its own active children in the transaction that stores it, as it does with
+directives, so every level of the tree receives the national ranking.
 """
 
 from __future__ import annotations
@@ -30,22 +33,27 @@ def publish_ranking(session: Session, settings: Settings, payload: dict) -> list
     The payload is checked against the ranking_publication schema first, so
     an invalid ranking queues nothing.
     """
-    from node.federation.directives import child_peers, queue_for_peer
-
     problems = schemas.validation_problems("ranking_publication", payload, prefix="payload")
     if problems:
         raise ValidationError("ranking publication is invalid", problems=problems)
-    messages = [queue_for_peer(session, settings, peer, "ranking_publication", payload)
-                for peer in child_peers(session, settings)]
+    messages = _queue_for_children(session, settings, payload)
     logger.info("ranking publication queued",
                 extra={"period_kind": payload["period"]["kind"],
                        "period_start": payload["period"]["start"], "children": len(messages)})
     return messages
 
 
+def _queue_for_children(session: Session, settings: Settings,
+                        payload: dict) -> list[OutboxMessage]:
+    from node.federation.directives import child_peers, queue_for_peer
+
+    return [queue_for_peer(session, settings, peer, "ranking_publication", payload)
+            for peer in child_peers(session, settings)]
+
+
 @register("ranking_publication", PARENT)
 def apply_ranking(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
-    """Store a ranking that the parent node published."""
+    """Store a ranking that the parent node published and pass it on to this node's children."""
     claim_write_lock(session, peer)
     payload = envelope["payload"]
     ranking = ReceivedRanking(
@@ -60,7 +68,13 @@ def apply_ranking(session: Session, settings: Settings, peer: Peer, envelope: di
     logger.info("ranking publication stored",
                 extra={"peer": peer.node_id, "message_id": envelope["message_id"],
                        "entries": len(payload["entries"])})
-    return {"status": "applied", "entries": len(payload["entries"])}
+    passed_on = _queue_for_children(session, settings, payload)
+    if passed_on:
+        logger.info("ranking publication passed on",
+                    extra={"peer": peer.node_id, "message_id": envelope["message_id"],
+                           "children": len(passed_on)})
+    return {"status": "applied", "entries": len(payload["entries"]),
+            "passed_on": len(passed_on)}
 
 
 def received_rankings(session: Session) -> list[ReceivedRanking]:

@@ -10,6 +10,7 @@ from node.federation.rankings_exchange import publish_ranking, received_rankings
 from tests.federation.nodes import (
     CENTRE,
     PROVINCE,
+    SUB_UNIT,
     link,
     make_node,  # noqa: F401 - fixture
     outbox,
@@ -46,6 +47,35 @@ def test_ranking_reaches_active_children_only(make_node) -> None:  # noqa: ANN00
         assert rankings[0].period_start.isoformat() == "2026-07-01"
         assert [entry["org_unit_code"] for entry in rankings[0].entries] == ["TU79", "TU01"]
         assert rankings[0].method == RANKING["method"]
+
+
+def test_province_passes_ranking_to_sub_unit(make_node) -> None:  # noqa: ANN001, F811
+    centre, province, sub_unit = make_node(CENTRE), make_node(PROVINCE), make_node(SUB_UNIT)
+    link(centre, province)
+    link(province, sub_unit)
+    with centre.session() as session:
+        publish_ranking(session, centre.settings, RANKING)
+
+    results = pump(centre, province)
+    assert results[0]["entries"] == 2
+    assert results[0]["passed_on"] == 1
+    # The province queued the ranking in the transaction that stored it.
+    passed = outbox(province, message_type="ranking_publication")
+    assert [message.recipient_node_id for message in passed] == [SUB_UNIT[0]]
+
+    results = pump(province, sub_unit)
+    assert results[0]["entries"] == 2
+    assert results[0]["passed_on"] == 0
+    with sub_unit.session() as session:
+        rankings = received_rankings(session)
+        assert len(rankings) == 1
+        assert rankings[0].sender_node_id == PROVINCE[0]
+        assert rankings[0].period_start.isoformat() == "2026-07-01"
+        assert rankings[0].published_at.isoformat() == "2026-10-20T02:00:00+00:00"
+        assert [entry["org_unit_code"] for entry in rankings[0].entries] == ["TU79", "TU01"]
+        assert rankings[0].method == RANKING["method"]
+    # The sub-unit has no children, so the ranking stops there.
+    assert outbox(sub_unit, message_type="ranking_publication") == []
 
 
 def test_invalid_ranking_queues_nothing(make_node) -> None:  # noqa: ANN001, F811
