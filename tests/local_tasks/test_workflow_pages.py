@@ -579,6 +579,8 @@ def test_returned_update_shows_comment(app, tasks, session_factory):  # noqa: AN
                             status=422)
     assert 'data-error="comment"' in missing.get_data(as_text=True)
     assert visible(missing.get_data(as_text=True)).count("Thiếu ý kiến; hãy nhập và gửi lại") == 1
+    # The only problem shows beside its field, so no empty alert box is drawn.
+    assert 'data-error="form"' not in missing.get_data(as_text=True)
     approver.post(f"/workflow/updates/{update_id}/return",
                   {"comment": "Bổ sung số liệu quý III"})
 
