@@ -38,6 +38,7 @@ from node.core.errors import NotFoundError
 from node.core.i18n import _
 from node.local_tasks.errors import TaskNotFoundError
 from node.local_tasks.models import Document, OrgUnit, Task, TaskAgency
+from node.local_tasks.workflow.errors import task_reference
 
 # Actions on a task.
 READ = "read"
@@ -202,8 +203,8 @@ def require(user: User | None, action: str, task: Task) -> None:
         raise TaskNotFoundError(f"No task with id {task.id}")
     if not _allowed(access, action, task):
         raise Forbidden(description=_(
-            "Your roles do not allow this step on task %(task_id)s. Ask an administrator "
-            "for the role it needs over the task's agency.", task_id=task.id))
+            "Your roles do not allow this step on task %(task)s. Ask an administrator "
+            "for the role it needs over the task's agency.", task=task_reference(task)))
 
 
 def visible_document_filter(session: Session, user: User | None) -> ColumnElement[bool]:

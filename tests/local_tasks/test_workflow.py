@@ -179,6 +179,16 @@ def test_receipt_before_transfer_rejected(session, calendar):
     assert task.received_at is None
 
 
+def test_rejection_names_task_as_pages_do(session, calendar):
+    task = make_task(session, calendar)
+
+    with pytest.raises(WorkflowStateError) as raised:
+        confirm_receipt(session, task, at=vn(2026, 3, 9, 10), actor="bo.nhan", calendar=calendar)
+
+    # The pages head the task "Task 1" (its number in the document), not by its database id.
+    assert str(raised.value).startswith(f"Task 1 of {task.document.reference} has not been")
+
+
 def test_receipt_needs_zone_aware_instant(session, calendar):
     task = make_task(session, calendar)
     transfer_task(session, task, at=vn(2026, 3, 6, 16, 30), actor="vptw.chuyen", calendar=calendar)

@@ -40,7 +40,7 @@ from node.local_tasks.workflow import (
     submit_update,
     transfer_task,
 )
-from node.local_tasks.workflow.errors import format_instant
+from node.local_tasks.workflow.errors import format_instant, task_reference
 from node.local_tasks.workflow.history import last_event
 from node.local_tasks.workflow.models import (
     OBJECTION_STATUSES,
@@ -163,9 +163,9 @@ def _check_version(session: Session, task: Task, expected: int | None) -> None:
         return
     event = last_event(session, task)
     raise StaleTaskError(_(
-        "Task %(task_id)s was changed by %(actor)s at %(time)s (version %(version)s, you sent "
+        "Task %(task)s was changed by %(actor)s at %(time)s (version %(version)s, you sent "
         "version %(expected)s); reload it and try again.",
-        task_id=task.id, actor=event.actor if event and event.actor else "the node",
+        task=task_reference(task), actor=event.actor if event and event.actor else "the node",
         time=format_instant(event.at if event else task.updated_at),
         version=task.version, expected=expected))
 

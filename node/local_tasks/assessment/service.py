@@ -61,6 +61,7 @@ from node.local_tasks.workflow.errors import (
     WorkflowStateError,
     invalid,
     message,
+    task_reference,
 )
 from node.local_tasks.workflow.history import (
     record_step,
@@ -132,7 +133,7 @@ def evaluate_task(session: Session, task: Task, *, at: datetime, actor: str, rat
         # The value is left out of the problem: it may be confidential.
         problems.add("comment", message("Evaluations of confidential and top-secret tasks carry "
                                         "only the rating; leave comment empty"), None)
-    problems.raise_if_any(message("Evaluation of task %(task_id)s is invalid", task_id=task.id))
+    problems.raise_if_any(message("Evaluation of task %(task)s is invalid", task=task_reference(task)))
 
     _lock_task(session, task)
     previous = current_evaluation(session, task)
@@ -176,9 +177,9 @@ def _supersede(session: Session, task: Task, previous: TaskEvaluation,
         session.delete(evaluation)
         session.flush()
         raise StaleTaskError(message(
-            "Evaluation %(evaluation_id)s of task %(task_id)s was superseded by someone else "
+            "Evaluation %(evaluation_id)s of task %(task)s was superseded by someone else "
             "meanwhile; reload the task and evaluate again", evaluation_id=previous.id,
-            task_id=task.id))
+            task=task_reference(task)))
     session.expire(previous, ["superseded_by_id", "superseded_by"])
 
 
@@ -503,8 +504,8 @@ def _require_attachable(update_row: ProgressUpdate) -> None:
     task = update_row.task
     if task.confidentiality != "regular":
         raise WorkflowStateError(message(
-            "Task %(task_id)s is confidential or top secret, so its updates carry no files; "
-            "deliver the files outside the system", task_id=task.id))
+            "Task %(task)s is confidential or top secret, so its updates carry no files; "
+            "deliver the files outside the system", task=task_reference(task)))
     if update_row.status != "submitted":
         raise WorkflowStateError(message(
             "Update %(update_id)s was already %(status)s; attach files to a new update",
@@ -661,8 +662,8 @@ def classify_task(session: Session, task: Task, *, actor: str | None,
             problems.add("values", message(
                 "Scheme %(scheme)s takes one value, but %(values)s were given; keep one",
                 scheme=scheme.code, values=", ".join(labels)), labels)
-    problems.raise_if_any(message("Classification of task %(task_id)s is invalid",
-                                  task_id=task.id))
+    problems.raise_if_any(message("Classification of task %(task)s is invalid",
+                                  task=task_reference(task)))
 
     time_values = [value for value in task.classifications if value.scheme.code == "time"]
     new_values = time_values + chosen

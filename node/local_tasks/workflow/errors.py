@@ -7,12 +7,16 @@ become a translated message without changing its text.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask import has_request_context
 from flask_babel import gettext
 
 from node.core.errors import ConflictError, DomainError, FieldProblem, ValidationError
 from node.core.timezone import VN_TZ
+
+if TYPE_CHECKING:
+    from node.local_tasks.models import Task
 
 
 def format_instant(value: datetime | None) -> str:
@@ -32,6 +36,16 @@ def message(template: str, **values: object) -> str:
     formatted = {name: format_instant(value) if isinstance(value, datetime) else value
                  for name, value in values.items()}
     return template % formatted
+
+
+def task_reference(task: Task) -> str:
+    """Name a task in messages as its pages do: its number within the document and the document.
+
+    The database id is left out because the pages show the number, so a
+    message about "task 1" next to a page headed "Task 2" would mislead.
+    """
+    return message("%(number)s of %(document)s", number=task.task_no or task.position + 1,
+                   document=task.document.reference)
 
 
 def invalid(path: str, value: object, template: str, **values: object) -> ValidationError:

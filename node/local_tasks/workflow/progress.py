@@ -32,6 +32,7 @@ from node.local_tasks.workflow.errors import (
     WorkflowStateError,
     invalid,
     message,
+    task_reference,
 )
 from node.local_tasks.workflow.history import (
     last_event,
@@ -153,8 +154,8 @@ def _validate_submission(task: Task, at: datetime, values: dict, key: str | None
             problems.add("difficulties", message(
                 "The task is %(level)s, so the update must state the difficulties and "
                 "obstacles; fill in difficulties", level=level.replace("_", " ")), None)
-    problems.raise_if_any(message("Progress update of task %(task_id)s is invalid",
-                                  task_id=task.id))
+    problems.raise_if_any(message("Progress update of task %(task)s is invalid",
+                                  task=task_reference(task)))
 
 
 def _update_summary(task: Task, values: dict) -> dict:
@@ -341,9 +342,9 @@ def update_task_fields(session: Session, task: Task, *, expected_version: int,
     if task.version != expected_version:
         event = last_event(session, task)
         raise StaleTaskError(message(
-            "Task %(task_id)s was changed by %(actor)s at %(time)s (version %(version)s, "
+            "Task %(task)s was changed by %(actor)s at %(time)s (version %(version)s, "
             "you edited version %(expected)s); reload it and apply your change again",
-            task_id=task.id, actor=(event.actor if event and event.actor else "the node"),
+            task=task_reference(task), actor=(event.actor if event and event.actor else "the node"),
             time=event.at if event else task.updated_at, version=task.version,
             expected=expected_version))
     problems = ProblemCollector()
@@ -359,7 +360,7 @@ def update_task_fields(session: Session, task: Task, *, expected_version: int,
     if task.confidentiality == "regular" and "content" in changes \
             and _clean_text(changes["content"]) is None:
         problems.add("content", message("Task content is missing; describe the task"), None)
-    problems.raise_if_any(message("Changes to task %(task_id)s are invalid", task_id=task.id))
+    problems.raise_if_any(message("Changes to task %(task)s are invalid", task=task_reference(task)))
 
     new_values = {name: _clean_text(value) for name, value in changes.items()}
     changed = {name: value for name, value in new_values.items() if getattr(task, name) != value}

@@ -24,7 +24,12 @@ from node.local_tasks import deadlines_service
 from node.local_tasks.calendar import CalendarError, WorkingCalendar
 from node.local_tasks.deadlines_service import FEEDBACK_WORKING_DAYS
 from node.local_tasks.models import OrgUnit, Task, TaskAgency, TaskDeadline
-from node.local_tasks.workflow.errors import WorkflowStateError, invalid, message
+from node.local_tasks.workflow.errors import (
+    WorkflowStateError,
+    invalid,
+    message,
+    task_reference,
+)
 from node.local_tasks.workflow.history import (
     record_step,
     refresh_search_text,
@@ -62,13 +67,13 @@ def transfer_task(session: Session, task: Task, *, at: datetime, actor: str | No
     require_instant(at)
     if task.transferred_at is not None:
         raise WorkflowStateError(message(
-            "Task %(task_id)s was already transferred at %(transferred_at)s; a new transfer "
+            "Task %(task)s was already transferred at %(transferred_at)s; a new transfer "
             "is possible only after an accepted objection reassigns it",
-            task_id=task.id, transferred_at=task.transferred_at))
+            task=task_reference(task), transferred_at=task.transferred_at))
     if not any(link.role == "lead" for link in task.agencies):
         raise invalid("lead_agencies", None,
-                      "Task %(task_id)s has no lead agency to transfer it to; add one first",
-                      task_id=task.id)
+                      "Task %(task)s has no lead agency to transfer it to; add one first",
+                      task=task_reference(task))
 
     task.transferred_at = at
     deadlines_service.compute_for_task(session, task, calendar)
@@ -94,12 +99,12 @@ def confirm_receipt(session: Session, task: Task, *, at: datetime, actor: str | 
     require_instant(at)
     if task.transferred_at is None:
         raise WorkflowStateError(message(
-            "Task %(task_id)s has not been transferred; receipt can be confirmed only "
-            "after the central office transfers it", task_id=task.id))
+            "Task %(task)s has not been transferred; receipt can be confirmed only "
+            "after the central office transfers it", task=task_reference(task)))
     if task.received_at is not None:
         raise WorkflowStateError(message(
-            "Task %(task_id)s was already confirmed at %(received_at)s; nothing was changed",
-            task_id=task.id, received_at=task.received_at))
+            "Task %(task)s was already confirmed at %(received_at)s; nothing was changed",
+            task=task_reference(task), received_at=task.received_at))
     if at < task.transferred_at:
         raise invalid("at", at.isoformat(),
                       "Receipt at %(at)s is before the transfer at %(transferred_at)s; "
@@ -175,8 +180,8 @@ def lodge_objection(session: Session, task: Task, *, at: datetime, actor: str | 
     reason_text = require_text(reason, "reason")
     if task.received_at is None:
         raise WorkflowStateError(message(
-            "Task %(task_id)s has no confirmed receipt; an objection can be lodged only "
-            "after receipt", task_id=task.id))
+            "Task %(task)s has no confirmed receipt; an objection can be lodged only "
+            "after receipt", task=task_reference(task)))
     if at < task.received_at:
         raise invalid("at", at.isoformat(),
                       "Objection at %(at)s is before the receipt at %(received_at)s; "
@@ -185,19 +190,19 @@ def lodge_objection(session: Session, task: Task, *, at: datetime, actor: str | 
     due_at = objection_deadline.due_at if objection_deadline else None
     if due_at is None:
         raise WorkflowStateError(message(
-            "The objection deadline of task %(task_id)s is unknown (%(why)s); add the working "
-            "calendar of that year and recompute the deadlines", task_id=task.id,
+            "The objection deadline of task %(task)s is unknown (%(why)s); add the working "
+            "calendar of that year and recompute the deadlines", task=task_reference(task),
             why=objection_deadline.pending_reason if objection_deadline else "not computed"))
     if at > due_at:
         raise WorkflowStateError(message(
-            "The objection period of task %(task_id)s ended at %(due_at)s; objections are "
-            "possible within %(hours)s working hours of receipt", task_id=task.id, due_at=due_at,
+            "The objection period of task %(task)s ended at %(due_at)s; objections are "
+            "possible within %(hours)s working hours of receipt", task=task_reference(task), due_at=due_at,
             hours=deadlines_service.OBJECTION_WORKING_HOURS))
     existing = _open_objection(session, task)
     if existing is not None:
         raise WorkflowStateError(message(
-            "Task %(task_id)s already has open objection %(objection_id)s; wait for its decision",
-            task_id=task.id, objection_id=existing.id))
+            "Task %(task)s already has open objection %(objection_id)s; wait for its decision",
+            task=task_reference(task), objection_id=existing.id))
 
     receipt = session.scalars(
         select(Receipt).where(Receipt.task_id == task.id,
@@ -278,9 +283,9 @@ def decide_objection(session: Session, objection: Objection, *, at: datetime, ac
         leads = [link.org_unit_id for link in task.agencies if link.role == "lead"]
         if leads == [reassign_to.id]:
             raise invalid("reassign_to", reassign_to.id,
-                          "%(unit)s is already the only lead agency of task %(task_id)s; choose "
+                          "%(unit)s is already the only lead agency of task %(task)s; choose "
                           "another agency or accept without reassigning",
-                          unit=reassign_to.name, task_id=task.id)
+                          unit=reassign_to.name, task=task_reference(task))
 
     before = audit_log.snapshot(objection, ("status", "decided_at", "decision_reason"))
     objection.status = "accepted" if accept else "rejected"
