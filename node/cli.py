@@ -64,6 +64,7 @@ def initialise_node(settings) -> dict[str, int]:  # noqa: ANN001
     from node.core import migrate
     from node.core.db import make_engine
     from node.federation.identity import ensure_node_keys
+    from node.federation.links import recover_key_rotation
     from node.local_tasks.calendar import load_calendar
     from node.local_tasks.deadlines_service import ensure_calendar_current
     from node.local_tasks.reference import seed_reference_data
@@ -75,6 +76,8 @@ def initialise_node(settings) -> dict[str, int]:  # noqa: ANN001
         migrate.upgrade(engine)
     finally:
         engine.dispose()
+    with open_session(settings) as session:
+        recover_key_rotation(session, settings)
     with open_session(settings) as session:
         counts = seed_reference_data(session)
         counts["recomputed_tasks"] = ensure_calendar_current(session, load_calendar(settings))

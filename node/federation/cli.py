@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from node.core.cli_support import cli_settings, open_session
 from node.core.errors import DomainError
+from node.core.settings import Settings
 
 LOG_FORMAT_VERSION = 1
 
@@ -160,10 +161,10 @@ def rotate_key_command() -> None:
     settings = cli_settings()
     try:
         with open_session(settings) as session:
-            rotation, key = rotate_key(session, settings)
+            rotation = rotate_key(session, settings)
     except DomainError as exc:
         _fail(exc.message)
-    install_new_key(settings, key)
+    install_new_key(settings)
     click.echo(f"New key {fingerprint(rotation.public_key)} announced to "
                f"{len(rotation.announced_to)} linked nodes "
                f"({', '.join(rotation.announced_to) or 'none'}); they accept the former key "
@@ -214,12 +215,24 @@ def _print_stats(stats) -> None:  # noqa: ANN001
         click.echo(f"  {pull.error}", err=True)
 
 
+def _recover_key_rotation(settings: Settings) -> None:
+    from node.federation.links import recover_key_rotation
+
+    with open_session(settings) as session:
+        outcome = recover_key_rotation(session, settings)
+    if outcome == "installed":
+        click.echo("The key of an interrupted key rotation is now the node key.")
+    elif outcome == "discarded":
+        click.echo("The new key of a key rotation that was not committed was removed.")
+
+
 @federation.command("sync")
 def sync() -> None:
     """Push every due message and pull from the parent once; exit 1 if anything failed."""
     from node.federation.delivery import catch_up
 
     settings = cli_settings()
+    _recover_key_rotation(settings)
     stats = catch_up(_session_factory(settings), settings)
     _print_stats(stats)
     if stats.push.retry_later or stats.push.rejected or (
@@ -237,6 +250,7 @@ def run(interval: float | None) -> None:
     from node.federation.delivery import catch_up
 
     settings = cli_settings()
+    _recover_key_rotation(settings)
     interval = interval or settings.federation_sync_interval_seconds or 60.0
     factory = _session_factory(settings)
     click.echo(f"Exchanging every {interval:g} s; stop with Ctrl+C.")

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 PRIVATE_KEY_FILE = "federation_ed25519_key.pem"
 # The key used before the last rotation, kept until every peer has the new one.
 PREVIOUS_PRIVATE_KEY_FILE = "federation_ed25519_key.previous.pem"
+# The key of a rotation in progress, written before the rotation is committed
+# and renamed to PRIVATE_KEY_FILE after it (see `links.rotate_key`).
+NEXT_PRIVATE_KEY_FILE = "federation_ed25519_key.next.pem"
 PRIVATE_KEY_MODE = 0o600
 
 
@@ -102,11 +105,28 @@ def load_previous_private_key(settings: Settings) -> Ed25519PrivateKey:
             f"Federation key file {PREVIOUS_PRIVATE_KEY_FILE} is missing from the instance "
             "folder, but a peer has not yet received the node's new key; restore the file "
             "from backup")
-    return _read_key(path, PREVIOUS_PRIVATE_KEY_FILE)
+    return read_key_file(path, PREVIOUS_PRIVATE_KEY_FILE)
+
+
+def next_private_key_path(settings: Settings) -> Path:
+    return settings.instance_path / NEXT_PRIVATE_KEY_FILE
+
+
+def sync_directory(path: Path) -> None:
+    """Flush the directory entry changes of `path` (renames, removals) to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_key_file(path: Path, key: Ed25519PrivateKey) -> None:
-    """Write `key` to `path` with mode 0600, replacing the file in one step."""
+    """Write `key` to `path` with mode 0600, replacing the file in one step.
+
+    The content is flushed to disk before the rename and the rename before
+    returning, so after a crash `path` contains either its old content or `key`.
+    """
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     temporary = path.with_name(path.name + ".tmp")
@@ -116,9 +136,11 @@ def write_key_file(path: Path, key: Ed25519PrivateKey) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    sync_directory(path.parent)
 
 
-def _read_key(path: Path, name: str) -> Ed25519PrivateKey:
+def read_key_file(path: Path, name: str) -> Ed25519PrivateKey:
+    """Read the Ed25519 private key in `path`; `name` is the file name for messages."""
     data = path.read_bytes()
     try:
         key = serialization.load_pem_private_key(data, password=None)

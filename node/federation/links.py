@@ -7,13 +7,13 @@ sequences sent and expected, and the gaps in what it sent.
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from node.core.db import utcnow
@@ -22,12 +22,16 @@ from node.core.settings import Settings
 from node.federation.client import queue_message
 from node.federation.envelope import format_timestamp
 from node.federation.identity import (
+    NEXT_PRIVATE_KEY_FILE,
     encode_public_key,
     fingerprint,
     load_private_key,
+    next_private_key_path,
     previous_private_key_path,
     private_key_path,
+    read_key_file,
     sign_document,
+    sync_directory,
     write_key_file,
 )
 from node.federation.key_rotation import MESSAGE_TYPE as KEY_ROTATION, proof_document
@@ -113,15 +117,20 @@ class Rotation:
 
 
 def rotate_key(session: Session, settings: Settings, *,
-               now: datetime | None = None) -> tuple[Rotation, Ed25519PrivateKey]:
-    """Queue the announcement of a new key pair to every linked node; return it and the key.
+               now: datetime | None = None) -> Rotation:
+    """Queue the announcement of a new key pair to every linked node and stage its key file.
 
-    The caller commits, then calls `install_new_key`. Until a peer has the
-    announcement, messages to it are signed with the former key, which every
-    peer accepts until the grace period ends; so messages queued before the
-    rotation are still delivered.
+    The new private key is written to NEXT_PRIVATE_KEY_FILE before the caller
+    commits. After the commit the caller calls `install_new_key`, and
+    `recover_key_rotation` finishes or undoes a rotation interrupted between
+    the two. Until a peer has the announcement, messages to it are signed
+    with the former key, which every peer accepts until the grace period
+    ends, so messages queued before the rotation are still delivered.
     """
     now = now or utcnow()
+    # A rotation committed before a crash must become the node key first,
+    # or the former key file below would be overwritten with the wrong key.
+    recover_key_rotation(session, settings)
     peers = session.scalars(select(Peer).order_by(Peer.node_id)).all()
     pending = [peer.node_id for peer in peers if peer.key_rotation_sequence is not None]
     if pending:
@@ -146,17 +155,68 @@ def rotate_key(session: Session, settings: Settings, *,
         message = queue_message(session, settings, peer, KEY_ROTATION, payload, now=now)
         peer.key_rotation_sequence = message.sequence
     session.flush()
+    write_key_file(next_private_key_path(settings), new_key)
     logger.warning("federation key rotation queued",
                    extra={"fingerprint": fingerprint(new_public),
                           "peers": [peer.node_id for peer in peers],
                           "previous_key_valid_until": format_timestamp(valid_until)})
-    return Rotation(new_public, valid_until, [peer.node_id for peer in peers]), new_key
+    return Rotation(new_public, valid_until, [peer.node_id for peer in peers])
 
 
-def install_new_key(settings: Settings, key: Ed25519PrivateKey) -> None:
-    """Make `key` the node key, after the rotation was committed."""
-    write_key_file(private_key_path(settings), key)
-    os.sync()
+def install_new_key(settings: Settings) -> bool:
+    """Make the staged key the node key, after the rotation was committed.
+
+    Returns False when no key is staged, as when recovery installed it.
+    """
+    staged = next_private_key_path(settings)
+    if not staged.exists():
+        return False
+    staged.replace(private_key_path(settings))
+    sync_directory(settings.instance_path)
+    return True
+
+
+def _announced_public_key(session: Session) -> str | None:
+    """Return the public key of the latest committed key_rotation message, if any."""
+    body = session.scalar(select(OutboxMessage.body)
+                          .where(OutboxMessage.message_type == KEY_ROTATION)
+                          .order_by(OutboxMessage.id.desc()).limit(1))
+    if body is None:
+        return None
+    return json.loads(body)["payload"]["public_key"]
+
+
+def recover_key_rotation(session: Session, settings: Settings) -> str | None:
+    """Finish or undo a key rotation interrupted between its commit and `install_new_key`.
+
+    A staged key whose announcement is in the outbox was committed, so it
+    becomes the node key. Any other staged key belongs to a rotation that was
+    rolled back and is removed. Returns "installed", "discarded" or None
+    when nothing was staged.
+    """
+    for leftover in settings.instance_path.glob("federation_ed25519_key*.pem.tmp"):
+        # A write interrupted before its rename, so the target file is intact.
+        leftover.unlink()
+    staged = next_private_key_path(settings)
+    if not staged.exists():
+        return None
+    # A rotation in progress writes every peer row before it stages its key
+    # file, so this write waits until that rotation is committed or rolled back.
+    session.execute(update(Peer).values(status=Peer.status)
+                    .execution_options(synchronize_session=False))
+    if not staged.exists():
+        return None
+    staged_public = encode_public_key(read_key_file(staged, NEXT_PRIVATE_KEY_FILE).public_key())
+    if _announced_public_key(session) == staged_public:
+        install_new_key(settings)
+        outcome = "installed"
+    else:
+        staged.unlink()
+        sync_directory(settings.instance_path)
+        outcome = "discarded"
+    logger.warning("interrupted federation key rotation recovered",
+                   extra={"outcome": outcome, "fingerprint": fingerprint(staged_public)})
+    return outcome
 
 
 # The overview ------------------------------------------------------------------------
