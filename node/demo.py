@@ -219,19 +219,31 @@ class FederatedDemo:
         """Start every node, then link each child once it and its parent serve.
 
         `theodoi serve` initialises its node (keys, tables, reference data),
-        so the four nodes initialise and boot at the same time. A node looks
-        for its parent on every sync run, so it may start before it joins.
+        so the nodes initialise and boot at the same time, except the two that
+        need the ward's org unit first. A node looks for its parent on every
+        sync run, so it may start before it joins.
         """
         from node.demo_federation import (
             NODES,
+            SUB_UNIT,
             ensure_demo_samples,
             node_settings,
             write_node_config,
         )
 
         ensure_demo_samples(self.folder)
+        # The ward's party committee is not in the seed data. Its node and its
+        # parent's node need it before their schedulers first produce reports,
+        # so those two are initialised here and start last.
+        needs_sub_unit = [node for node in NODES
+                          if node.org_unit_code in (SUB_UNIT["code"], SUB_UNIT["parent_code"])]
         for node in NODES:
             write_node_config(self.folder, node)
+            if node not in needs_sub_unit:
+                self._start(node)
+        # One after the other: Alembic's command context is global to the process.
+        for node in needs_sub_unit:
+            self._add_sub_unit(node)
             self._start(node)
         for level in sorted({node.level for node in NODES if node.parent_id}):
             for node in NODES:
@@ -278,13 +290,8 @@ class FederatedDemo:
                            f"{node.parent_id}")
 
     def _ready(self, node: DemoNode) -> None:
-        """Wait until the node serves, then add the ward's org unit where it is needed."""
-        from node.demo_federation import (
-            SUB_UNIT,
-            ensure_sub_unit,
-            node_settings,
-            trust_node_certificate,
-        )
+        """Wait until the node serves, then trust its signing certificate."""
+        from node.demo_federation import node_settings, trust_node_certificate
 
         if node.node_id in self._ready_ids:
             return
@@ -296,12 +303,17 @@ class FederatedDemo:
         click.echo(f"Node {node.node_id} serving at {server.url}/ (pid {server.pid})")
         settings = node_settings(self.folder, node)
         trust_node_certificate(self.folder, settings)
-        # The ward's party committee is not in the seed data; its node and
-        # its parent's node both need it.
-        if node.org_unit_code in (SUB_UNIT["code"], SUB_UNIT["parent_code"]):
-            with open_session(settings) as session:
-                ensure_sub_unit(session)
         self._ready_ids.add(node.node_id)
+
+    def _add_sub_unit(self, node: DemoNode) -> None:
+        """Initialise the node's folder and add the ward's party committee to it."""
+        from node.cli import initialise_node
+        from node.demo_federation import ensure_sub_unit, node_settings
+
+        settings = node_settings(self.folder, node)
+        initialise_node(settings)
+        with open_session(settings) as session:
+            ensure_sub_unit(session)
 
     def _create_accounts(self) -> None:
         """Create every node's accounts, one thread per node.

@@ -262,6 +262,14 @@ def test_federation_links_are_active(federation: DemoProcess) -> None:
         assert peers(folder, parent_id)[node_id] == (level, "active", None)
 
 
+def test_federation_nodes_know_their_unit(federation: DemoProcess) -> None:
+    # Each node's org unit exists before its scheduler first produces reports,
+    # the ward's included although the seed data lacks it.
+    for node_id in NODES:
+        server_log = (federation.folder / node_id / "server.log").read_text(encoding="utf-8")
+        assert "node org unit not found" not in server_log, node_id
+
+
 def test_federation_accounts_scoped_to_node(federation: DemoProcess) -> None:
     for node_id, (_, org_unit, _) in NODES.items():
         units = grant_units(federation.folder, node_id)
@@ -441,6 +449,7 @@ def test_federation_reports_dead_node_and_stops(federation: DemoProcess) -> None
 
     exit_code = federation.interrupt()
     assert exit_code == 0, "\n".join(federation.lines[-40:])
-    for node_id in ("tu79-ho-chi-minh", "tu01-ha-noi", "central"):
-        federation.wait_for(f"Stopped node {node_id} (exit code 0)", 5)
+    stopped = {federation.wait_for("Stopped node", 5) for _ in range(3)}
+    assert stopped == {f"Stopped node {node_id} (exit code 0)"
+                       for node_id in ("tu79-ho-chi-minh", "tu01-ha-noi", "central")}
     assert all(not process_is_running(pid) for pid in pids)
