@@ -36,5 +36,8 @@ test-sqlite: install browser
 test-postgres: install browser postgres
 	THEODOI_TEST_DATABASE=postgresql THEODOI_TEST_POSTGRES_URL=$(PG_URL) $(BIN)/pytest -p no:cacheprovider
 
-## The whole suite on SQLite, then on PostgreSQL.
-test: test-sqlite test-postgres
+## The whole suite on SQLite and on PostgreSQL. The two runs go side by side
+## (their databases, ports and temporary folders are separate) and each run's
+## output is printed when it ends.
+test: install browser postgres
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
