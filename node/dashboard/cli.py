@@ -21,10 +21,10 @@ def dashboard() -> None:
 
 @dashboard.command()
 @click.option("--check", is_flag=True,
-              help="Recount every task and compare with the stored counters without changing "
-                   "them; exit with status 1 when they differ.")
+              help="Recount every task and compare with the stored counters and member totals "
+                   "without changing them; exit with status 1 when they differ.")
 def recount(check: bool) -> None:
-    """Rebuild the dashboard counters from a full recount of the tasks."""
+    """Rebuild the dashboard counters and member totals from a full recount of the tasks."""
     if not check:
         with open_session() as session:
             totals = counters.rebuild(session)
@@ -33,18 +33,31 @@ def recount(check: bool) -> None:
         return
     with open_session() as session:
         try:
-            differences = counters.compare_with_recount(session)
+            differences = counters.check_against_recount(session)
         except RuntimeError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
     if not differences:
-        click.echo("Dashboard counters equal a full recount.")
+        click.echo("Dashboard counters and member totals equal a full recount.")
         return
-    click.echo(f"{len(differences)} dashboard counters differ from a full recount "
-               "(dimension, member, counted level: stored, recounted):")
-    for (dimension, member, level), stored, recounted in differences[:SHOWN_DIFFERENCES]:
-        click.echo(f"  {dimension} {member or '-'} {level}: {stored}, {recounted}")
-    if len(differences) > SHOWN_DIFFERENCES:
-        click.echo(f"  ... and {len(differences) - SHOWN_DIFFERENCES} more")
+    if differences.counters:
+        click.echo(f"{len(differences.counters)} dashboard counters differ from a full recount "
+                   "(dimension, member, counted level: stored, recounted):")
+        for (dimension, member, level), stored, recounted in \
+                differences.counters[:SHOWN_DIFFERENCES]:
+            click.echo(f"  {dimension} {member or '-'} {level}: {stored}, {recounted}")
+        _echo_rest(len(differences.counters))
+    if differences.member_totals:
+        click.echo(f"{len(differences.member_totals)} dashboard member totals differ from a full "
+                   "recount (dimension, member: stored, recounted):")
+        for (dimension, member), stored, recounted in \
+                differences.member_totals[:SHOWN_DIFFERENCES]:
+            click.echo(f"  {dimension} {member or '-'}: {stored}, {recounted}")
+        _echo_rest(len(differences.member_totals))
     click.echo("Run `theodoi dashboard recount` to rebuild them.")
     sys.exit(1)
+
+
+def _echo_rest(count: int) -> None:
+    if count > SHOWN_DIFFERENCES:
+        click.echo(f"  ... and {count - SHOWN_DIFFERENCES} more")

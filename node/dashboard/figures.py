@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, String, cast, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from node.dashboard import counters
-from node.dashboard.models import DashboardCounter, DashboardDailySnapshot
+from node.dashboard.models import DashboardCounter, DashboardDailySnapshot, DashboardMemberTotal
 from node.local_tasks.completion import COMPLETED_LATE, COMPLETED_ON_TIME, LEVELS, OVERDUE_LEVELS
 from node.local_tasks.models import ClassificationValue, Document, OrgUnit
 
@@ -102,31 +102,34 @@ def counted_levels(session: Session, dimension: str, *, now: datetime, horizon: 
 def largest_members(session: Session, dimension: str, *, limit: int) -> tuple[list[str], int]:
     """Return the `limit` members of `dimension` with the most tasks, and the number of members.
 
-    Corrections at read time move tasks between levels only, so the totals
-    in the counters are exact.
+    Both come from the member totals: the first entries of their index and
+    the number of rows. Corrections at read time move tasks between levels
+    only, so these totals are exact.
     """
-    total = func.sum(DashboardCounter.task_count)
     largest = session.execute(
-        select(DashboardCounter.member).where(DashboardCounter.dimension == dimension)
-        .group_by(DashboardCounter.member)
-        .order_by(total.desc(), DashboardCounter.member).limit(limit)).scalars().all()
-    count = session.scalar(select(func.count(DashboardCounter.member.distinct()))
-                           .where(DashboardCounter.dimension == dimension)) or 0
-    return list(largest), count
+        select(DashboardMemberTotal.member).where(DashboardMemberTotal.dimension == dimension)
+        .order_by(DashboardMemberTotal.task_count.desc(), DashboardMemberTotal.member)
+        .limit(limit)).scalars().all()
+    return list(largest), member_count(session, dimension)
+
+
+def member_count(session: Session, dimension: str) -> int:
+    """Return the number of members of `dimension` that have tasks."""
+    return session.scalar(select(func.count()).select_from(DashboardMemberTotal)
+                          .where(DashboardMemberTotal.dimension == dimension)) or 0
 
 
 def recent_documents(session: Session, *, limit: int) -> tuple[list[Document], int]:
     """Return the `limit` most recent documents that have tasks, and the number of such documents."""
-    # EXISTS on the counters' primary key lets the query walk the documents
-    # newest first and stop after `limit`.
-    has_tasks = exists().where(DashboardCounter.dimension == "document",
-                               DashboardCounter.member == cast(Document.id, String))
+    # The documents' index in this order and an EXISTS on the member totals'
+    # primary key let the query walk the documents newest first and stop
+    # after `limit`.
+    has_tasks = exists().where(DashboardMemberTotal.dimension == "document",
+                               DashboardMemberTotal.member == cast(Document.id, String))
     documents = session.scalars(
         select(Document).where(has_tasks)
         .order_by(Document.issued_on.desc().nulls_last(), Document.id).limit(limit)).all()
-    count = session.scalar(select(func.count(DashboardCounter.member.distinct()))
-                           .where(DashboardCounter.dimension == "document")) or 0
-    return list(documents), count
+    return list(documents), member_count(session, "document")
 
 
 def exact_levels(session: Session, dimension: str, *, now: datetime, horizon: datetime,

@@ -8,11 +8,17 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from node.core.db import Base, UTCDateTime
+from node.federation.content_models import AggregateRow
 from node.local_tasks.models import Task
 
 # Finds the tasks whose completion instant is after the instant the dashboard
 # shows; the counters count them as completed, so the read path corrects them.
 Index("ix_tasks_completed_at", Task.completed_at)
+
+# The map's read of each provincial node's newest aggregate report
+# (node.dashboard.provincial): the last entry of the sender in this index.
+Index("ix_federation_aggregate_rows_sender_end", AggregateRow.sender_node_id,
+      AggregateRow.period_end, AggregateRow.as_of)
 
 
 class DashboardState(Base):
@@ -48,6 +54,28 @@ class DashboardCounter(Base):
     member: Mapped[str] = mapped_column(String(40), primary_key=True)
     level: Mapped[str] = mapped_column(String(30), primary_key=True)
     task_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DashboardMemberTotal(Base):
+    """The number of tasks of one member of a dashboard dimension, over every level.
+
+    It equals the sum of the member's `dashboard_counters` rows and is kept up
+    to date with them, so the members with the most tasks are the first
+    entries of an index, and the number of members is the number of rows.
+    Rows whose count reaches zero are deleted.
+    """
+
+    __tablename__ = "dashboard_member_totals"
+
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    member: Mapped[str] = mapped_column(String(40), primary_key=True)
+    task_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The dashboard's "members with the most tasks" read: the first entries of a
+# dimension, ties in member order, without sorting its other rows.
+Index("ix_dashboard_member_totals_largest", DashboardMemberTotal.dimension,
+      DashboardMemberTotal.task_count.desc(), DashboardMemberTotal.member)
 
 
 class DashboardDailySnapshot(Base):

@@ -37,14 +37,19 @@ def test_recount_check_finds_and_fixes_drift(run, fresh_database_url):  # noqa: 
     with engine.begin() as connection:
         connection.execute(text(
             "UPDATE dashboard_counters SET task_count = task_count + 3 WHERE dimension = 'all'"))
+        connection.execute(text(
+            "UPDATE dashboard_member_totals SET task_count = task_count + 2 "
+            "WHERE dimension = 'all'"))
     engine.dispose()
     drifted = run("dashboard", "recount", "--check")
     assert drifted.exit_code == 1
-    assert "differ from a full recount" in drifted.output
+    assert "dashboard counters differ from a full recount" in drifted.output
     assert "  all - " in drifted.output
+    assert "1 dashboard member totals differ from a full recount" in drifted.output
+    # The file contains 74 tasks (the real overdue tasks of 624/TB-VPCP).
+    assert "  all -: 76, 74" in drifted.output
 
     rebuilt = run("dashboard", "recount")
     assert rebuilt.exit_code == 0, rebuilt.output
-    # The file contains 74 tasks (the real overdue tasks of 624/TB-VPCP).
     assert "74 tasks" in rebuilt.output
     assert run("dashboard", "recount", "--check").exit_code == 0

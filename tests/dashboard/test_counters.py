@@ -13,13 +13,15 @@ from datetime import date
 from sqlalchemy import select
 
 from node.dashboard import counters
-from node.dashboard.figures import counted_levels
+from node.dashboard.figures import counted_levels, largest_members, recent_documents
+from node.dashboard.models import DashboardMemberTotal
 from node.local_tasks.importer.importer import import_file
 from node.local_tasks.models import ClassificationValue, Task
 from node.local_tasks.queries import count_by_level, count_by_agency
 from node.local_tasks.service import find_org_unit
 from node.local_tasks.workflow import approve_update, decide_objection, submit_update
 from tests.local_tasks.test_workflow import (
+    LEAD,
     OTHER_AGENCY,
     holiday_objection,
     make_task,
@@ -119,3 +121,85 @@ def test_rebuild_replaces_wrong_counters(session, calendar):
     assert differences == [(("all", "", "not_started_on_time"), 6, 1)]
     counters.rebuild(session, now=vn(2026, 3, 1))
     assert counters.compare_with_recount(session) == []
+
+
+def totals_of(session, dimension: str) -> dict[str, int]:  # noqa: ANN001
+    session.flush()
+    return {member: count for (stored_dimension, member), count
+            in counters.stored_member_totals(session).items() if stored_dimension == dimension}
+
+
+def test_member_totals_follow_hand_count(session, calendar):
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    lead = str(find_org_unit(session, LEAD).id)
+    other = str(find_org_unit(session, OTHER_AGENCY).id)
+
+    # Create: three documents of one task each, all led by the central office.
+    first = make_task(session, calendar, issued_on=date(2026, 3, 2))
+    second = received_task(session, calendar, transferred_at=vn(2026, 3, 3, 9),
+                           received_at=vn(2026, 3, 3, 10), deadline_on=date(2026, 4, 15))
+    objection = holiday_objection(session, calendar)
+    documents = [str(task.document_id) for task in (first, second, objection.task)]
+    assert totals_of(session, "all") == {"": 3}
+    assert totals_of(session, "lead") == {lead: 3}
+    assert totals_of(session, "document") == dict.fromkeys(documents, 1)
+
+    # Approve a completion: the task changes level, not member.
+    update = submit_update(session, second, at=vn(2026, 4, 20, 9), actor="bo.canbo",
+                           reported_state="completed", progress_percent=100,
+                           results="Đã ban hành kế hoạch")
+    approve_update(session, update, at=vn(2026, 4, 20, 10), actor="bo.lanhdao")
+    assert totals_of(session, "lead") == {lead: 3}
+    assert totals_of(session, "completed_month") == {"2026-04": 1}
+
+    # Move: the accepted objection hands the task to another lead agency.
+    decide_objection(session, objection, at=vn(2026, 5, 4, 9), actor="vptw.xuly", accept=True,
+                     reason="Chuyển cho cơ quan đúng chức năng",
+                     reassign_to=find_org_unit(session, OTHER_AGENCY))
+    assert totals_of(session, "lead") == {lead: 2, other: 1}
+
+    # Delete: the first document's only task goes, and so does its total.
+    session.delete(first)
+    assert totals_of(session, "all") == {"": 2}
+    assert totals_of(session, "lead") == {lead: 1, other: 1}
+    assert totals_of(session, "document") == {documents[1]: 1, documents[2]: 1}
+    assert counters.check_against_recount(session).member_totals == []
+
+
+def test_largest_members_read_from_totals(session, calendar):
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    lead = str(find_org_unit(session, LEAD).id)
+    other = str(find_org_unit(session, OTHER_AGENCY).id)
+    make_task(session, calendar, issued_on=date(2026, 3, 2))
+    make_task(session, calendar, issued_on=date(2026, 3, 9))
+    objection = holiday_objection(session, calendar)
+    decide_objection(session, objection, at=vn(2026, 5, 4, 9), actor="vptw.xuly", accept=True,
+                     reason="Chuyển cho cơ quan đúng chức năng",
+                     reassign_to=find_org_unit(session, OTHER_AGENCY))
+    session.flush()
+
+    largest, count = largest_members(session, "lead", limit=1)
+    assert largest == [lead]
+    assert count == 2
+    assert largest_members(session, "lead", limit=5) == ([lead, other], 2)
+
+    recent, document_count = recent_documents(session, limit=2)
+    # holiday_objection's document is issued on 02/03/2026 like the first one,
+    # so the tie goes to the lower id, the first document.
+    assert [document.issued_on for document in recent] == [date(2026, 3, 9), date(2026, 3, 2)]
+    assert document_count == 3
+
+
+def test_check_finds_drifted_member_total(session, calendar):
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    make_task(session, calendar)
+    session.flush()
+    lead = str(find_org_unit(session, LEAD).id)
+    session.execute(DashboardMemberTotal.__table__.update()
+                    .where(DashboardMemberTotal.dimension == "lead")
+                    .values(task_count=DashboardMemberTotal.task_count + 2))
+
+    differences = counters.check_against_recount(session)
+
+    assert differences.counters == []
+    assert differences.member_totals == [(("lead", lead), 3, 1)]
