@@ -60,9 +60,9 @@ class DashboardMemberTotal(Base):
     """The number of tasks of one member of a dashboard dimension, over every level.
 
     It equals the sum of the member's `dashboard_counters` rows and is kept up
-    to date with them, so the members with the most tasks are the first
-    entries of an index, and the number of members is the number of rows.
-    Rows whose count reaches zero are deleted.
+    to date with them. The members with the most tasks are then the first
+    entries of an index, and the number of members is the number of rows,
+    because rows whose count reaches zero are deleted.
     """
 
     __tablename__ = "dashboard_member_totals"

@@ -14,9 +14,10 @@ from sqlalchemy.sql.elements import True_
 from node.auth.web import current_user, login_required
 from node.core.web import db_session
 from node.dashboard import charts, counters
-from node.dashboard.figures import Figures, build_figures
+from node.dashboard.figures import Figures, Row, build_figures
 from node.dashboard.geo import province_map
 from node.dashboard.models import DashboardState
+from node.dashboard.provincial import ProvinceReport, province_reports
 from node.local_tasks import permissions
 from node.local_tasks.api.workflow_routes import now
 from node.local_tasks.models import OrgUnit
@@ -67,9 +68,11 @@ def _panel_context(session: Session) -> dict:
 
 
 def _map_context(session: Session) -> dict:
-    # TODO: at the central node, add the aggregates that provincial nodes
-    # report for their own tasks once the exchange of aggregates is built.
     figures = _figures(session)
+    # The provincial nodes' reports count tasks the viewer's scope cannot be
+    # checked against, so only a viewer who sees every task gets them.
+    reports = (province_reports(session, current_app.config["THEODOI_SETTINGS"])
+               if figures.from_counters else {})
     shapes = province_map()
     units = {unit.gso_code: unit for unit in session.scalars(
         select(OrgUnit).where(OrgUnit.gso_code.in_([shape.gso_code for shape in shapes.shapes]),
@@ -77,12 +80,25 @@ def _map_context(session: Session) -> dict:
     provinces = []
     for shape in shapes.shapes:
         unit = units.get(shape.gso_code)
-        row = figures.provinces.get(unit.id) if unit is not None else None
+        own = figures.provinces.get(unit.id) if unit is not None else None
+        report = reports.get(unit.id) if unit is not None else None
+        row = _with_report(own, report, unit)
         counts = row.counts if row is not None else None
-        provinces.append({"shape": shape, "unit": unit, "row": row,
+        provinces.append({"shape": shape, "unit": unit, "row": row, "report": report,
+                          "own_total": own.total if own is not None else 0,
                           "band": charts.rate_band(counts) if counts else "rate-none"})
     return {"figures": figures, "map": shapes, "provinces": provinces,
-            "bands": charts.RATE_BANDS, "change_count": _change_count(session)}
+            "has_reports": bool(reports), "bands": charts.RATE_BANDS,
+            "change_count": _change_count(session)}
+
+
+def _with_report(own: Row | None, report: ProvinceReport | None, unit: OrgUnit | None) -> Row | None:
+    """Return the province's own row with the counts of its node's report added."""
+    if report is None:
+        return own
+    counts = {level: (own.counts[level] if own is not None else 0) + report.counts[level]
+              for level in report.counts}
+    return Row(key=str(unit.id), label="", counts=counts)
 
 
 @dashboard.get("/")

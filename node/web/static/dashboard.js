@@ -100,6 +100,14 @@
       overdue.textContent = path.getAttribute("data-overdue");
       info.appendChild(overdue);
     }
+    ["data-source-own", "data-source-reported"].forEach(function (name) {
+      if (path.getAttribute(name)) {
+        var source = document.createElement("p");
+        source.className = "muted";
+        source.textContent = path.getAttribute(name);
+        info.appendChild(source);
+      }
+    });
     var href = path.getAttribute("data-href");
     if (href) {
       var link = document.createElement("a");
