@@ -25,7 +25,8 @@ from node.local_tasks.models import OrgUnit, Task
 # past; a service-level deadline of Điều 6 passed (transfer, receipt,
 # feedback on an objection); a progress checkpoint or result report was
 # missed. Report warnings: an agency's periodic report (Điều 15.1) or the
-# office's summary (Điều 16.2) is due soon or today.
+# office's summary (Điều 16.2) is due soon or today, or the agency's report
+# is past its due day and not issued.
 TASK_WARNING_KINDS = (
     "due_soon",
     "due_today",
@@ -38,6 +39,7 @@ TASK_WARNING_KINDS = (
 REPORT_WARNING_KINDS = (
     "report_due_soon",
     "report_due_today",
+    "report_overdue",
     "summary_due_soon",
     "summary_due_today",
 )

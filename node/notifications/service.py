@@ -18,7 +18,9 @@ every open task (not started or in progress):
   progress checkpoint or result report; once per request;
 
 and the periodic report warnings (report_* for agencies, summary_* for the
-office), N working days before and on their due day.
+office), N working days before and on their due day. An agency whose report
+is past its due day and not issued gets report_overdue, repeated and
+escalated to the office as overdue tasks are.
 
 Every insert is one INSERT ... SELECT that skips rows the unique indexes
 already hold, so a day's warnings are the same whether one worker or many
@@ -49,6 +51,8 @@ from node.notifications.report_calendar import (
     working_days_before,
 )
 from node.notifications.sql import insert_missing
+from node.reports.models import ReportSnapshot
+from node.reports.periods import calendar_period
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +221,77 @@ def _report_warnings(session: Session, *, day: date, now: datetime, calendar: Wo
     return counts
 
 
+REPORT_KINDS_OF_PERIODS = {"month": "monthly", "quarter": "quarterly", "half_year": "half_yearly",
+                           "year": "yearly"}
+
+
+def report_period_bounds(due: ReportDue) -> tuple[date, date]:
+    """Return the first and last day of the calendar period `due.period` names."""
+    year_text, _sep, part = due.period.partition("-")
+    year = int(year_text)
+    if due.period_kind == "month":
+        first = date(year, int(part), 1)
+    elif due.period_kind == "quarter":
+        first = date(year, (int(part[1:]) - 1) * 3 + 1, 1)
+    elif due.period_kind == "half_year":
+        first = date(year, 1 if part == "H1" else 7, 1)
+    else:
+        first = date(year, 1, 1)
+    period = calendar_period(REPORT_KINDS_OF_PERIODS[due.period_kind], first)
+    return period.start, period.end
+
+
+def _past_agency_dues(calendar: WorkingCalendar, day: date, settings: Settings):  # noqa: ANN202
+    """Yield the agencies' reports of this year and last year that were due before `day`."""
+    for year in (day.year - 1, day.year):
+        if year not in calendar.years:
+            continue
+        try:
+            dues = agency_due_dates(calendar, year,
+                                    settings.warnings_agency_report_lead_working_days)
+        except CalendarError as exc:
+            logger.warning("report due dates unknown", extra={"year": year, "error": str(exc)})
+            continue
+        yield from (due for due in dues if due.due_on < day)
+
+
+def _report_overdue_warnings(session: Session, *, day: date, now: datetime,
+                             calendar: WorkingCalendar, settings: Settings) -> int:
+    """Warn each reporting agency about each of its reports past due and not issued.
+
+    Agencies are the org units where someone has a reporting role, as for
+    the report-due warnings. An agency created on this node after a report's
+    due day is not warned about that report. The warning repeats every
+    `warnings_overdue_every_working_days` working days until an agency
+    report of that kind and period is issued.
+    """
+    last_allowed = working_days_before(calendar, day, settings.warnings_overdue_every_working_days)
+    reporting_units = select(RoleGrant.org_unit_id).where(
+        RoleGrant.role.in_(REPORTING_ROLES)).distinct().subquery()
+    unit_id = reporting_units.c.org_unit_id
+    added = 0
+    for due in _past_agency_dues(calendar, day, settings):
+        start, end = report_period_bounds(due)
+        values = _constants("report_overdue", day, "escalated", now)
+        issued = exists().where(
+            ReportSnapshot.scope == "agency", ReportSnapshot.org_unit_id == unit_id,
+            ReportSnapshot.kind == REPORT_KINDS_OF_PERIODS[due.period_kind],
+            ReportSnapshot.period_start == start, ReportSnapshot.period_end == end,
+            ReportSnapshot.status == "issued")
+        earlier = aliased(DeadlineWarning)
+        warned_lately = exists().where(
+            earlier.org_unit_id == unit_id, earlier.report_period == due.period,
+            earlier.kind == "report_overdue", earlier.warned_on > last_allowed)
+        rows = (
+            select(values["kind"], values["warned_on"], unit_id, literal(due.period, String),
+                   literal(_end_of(due.due_on), UTCDateTime), values["working_days_left"],
+                   values["audience"], values["created_at"])
+            .select_from(reporting_units.join(OrgUnit, OrgUnit.id == unit_id))
+            .where(OrgUnit.created_at <= _end_of(due.due_on), ~issued, ~warned_lately))
+        added += insert_missing(session, DeadlineWarning.__table__, REPORT_COLUMNS, rows)
+    return added
+
+
 def raise_warnings(session: Session, *, at: datetime, calendar: WorkingCalendar,
                    settings: Settings) -> dict[str, int]:
     """Raise the warnings of the Vietnam day of `at`; return how many of each were new.
@@ -231,6 +306,8 @@ def raise_warnings(session: Session, *, at: datetime, calendar: WorkingCalendar,
     counts = _deadline_warnings(session, day=day, now=at, calendar=calendar, settings=settings)
     counts.update(_service_level_warnings(session, day=day, now=at))
     counts.update(_report_warnings(session, day=day, now=at, calendar=calendar, settings=settings))
+    counts["report_overdue"] = _report_overdue_warnings(session, day=day, now=at,
+                                                        calendar=calendar, settings=settings)
     session.flush()
     logger.info("warnings raised", extra={"day": day.isoformat(), **counts})
     return counts
@@ -268,7 +345,8 @@ def _recipients_in_org_unit(day: date, now: datetime):  # noqa: ANN202
         .join(RoleGrant, and_(RoleGrant.org_unit_id == DeadlineWarning.org_unit_id,
                               RoleGrant.role.in_(REPORTING_ROLES)))
         .join(User, and_(User.id == RoleGrant.user_id, User.is_active))
-        .where(DeadlineWarning.warned_on == day, DeadlineWarning.audience == "org_unit")
+        .where(DeadlineWarning.warned_on == day, DeadlineWarning.task_id.is_(None),
+               DeadlineWarning.audience.in_(("org_unit", "escalated")))
         .distinct()
     )
 
@@ -279,7 +357,8 @@ def address_notifications(session: Session, *, at: datetime) -> int:
     A warning reaches the people with a role at the task's lead agency.
     An escalated (overdue) warning also reaches the monitoring agency's
     people and the office's officers. Office warnings reach the officers
-    only, and report warnings the people who write the org unit's reports.
+    only, and report warnings the people who write the org unit's reports,
+    and the officers too when the report is overdue.
     """
     day = at.astimezone(VN_TZ).date()
     columns = ["user_id", "warning_id", "created_at"]

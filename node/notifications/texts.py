@@ -18,6 +18,7 @@ KIND_TITLES = {
     "checkpoint_missed": _l("Progress report missed"),
     "report_due_soon": _l("Periodic report due soon"),
     "report_due_today": _l("Periodic report due today"),
+    "report_overdue": _l("Periodic report overdue"),
     "summary_due_soon": _l("Summary report due soon"),
     "summary_due_today": _l("Summary report due today"),
 }
@@ -75,6 +76,9 @@ def warning_text(warning: DeadlineWarning) -> str:
         if kind == "report_due_today":
             return _("The report for %(period)s of %(unit)s is due today, %(due)s.",
                      period=period, unit=unit, due=_day(due))
+        if kind == "report_overdue":
+            return _("The report for %(period)s of %(unit)s is overdue: it was due on %(due)s "
+                     "and has not been issued.", period=period, unit=unit, due=_day(due))
         if kind == "summary_due_soon":
             return _("The office's summary report for %(period)s is due on %(due)s "
                      "(%(days)s working days left).", period=period, due=_day(due),

@@ -6,9 +6,13 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
+from node.auth.service import org_unit_by_code
 from node.core.timezone import VN_TZ
 from node.notifications.models import DeadlineWarning, Notification
 from node.notifications.service import address_notifications, raise_warnings
+from node.notifications.texts import warning_text
+from node.reports.periods import calendar_period
+from node.reports.service import issue_report, produce_report
 from tests.notifications.helpers import add_person, add_tasks
 
 
@@ -198,3 +202,75 @@ def test_year_without_calendar_skips_due_soon_only(session, calendar, settings):
     assert counts["overdue"] == 1
     assert counts["due_soon"] == 0
     assert _warnings_of(session, tasks["1"]) == [(date(2026, 12, 30), "overdue", None)]
+
+
+def _issue_monthly_report(session, month_day: date, at: datetime) -> None:  # noqa: ANN001
+    unit = org_unit_by_code(session, "TU04")
+    draft = produce_report(session, scope="agency", org_unit=unit, issuer=unit,
+                           period=calendar_period("monthly", month_day), now=at,
+                           actor="pheduyet.caobang")
+    issue_report(session, draft, at=at, actor="pheduyet.caobang")
+
+
+def test_overdue_report_warned_until_issued(session, calendar, settings):
+    # Agencies report 5 working days before the office's summary, which is
+    # due before the 25th. January 2026: summary Sat 24, so the report is due
+    # Mon 19 January (23, 22, 21, 20, 19). February: summary Tue 24, Tết
+    # closes 16-20 February, so it is due Tue 10 February (23, 13, 12, 11, 10).
+    unit = org_unit_by_code(session, "TU04")
+    unit.created_at = datetime(2026, 1, 1, tzinfo=VN_TZ)
+    updater = add_person(session, "capnhat.quahan", "updater", "TU04")
+    office = add_person(session, "chuyenvien.quahan", "central_officer", "VPTW")
+    other = add_person(session, "capnhat.hanoi.quahan", "updater", "TU01")
+    _issue_monthly_report(session, date(2026, 2, 1), datetime(2026, 2, 9, 10, tzinfo=VN_TZ))
+
+    # Repeated every 3 working days, as overdue tasks are: Mon 2, Thu 5, Tue 10 March.
+    _run_days(session, calendar, settings, date(2026, 3, 2), date(2026, 3, 9))
+    _issue_monthly_report(session, date(2026, 1, 1), datetime(2026, 3, 9, 15, tzinfo=VN_TZ))
+    _run_days(session, calendar, settings, date(2026, 3, 10), date(2026, 3, 12))
+
+    rows = session.execute(
+        select(DeadlineWarning.warned_on, DeadlineWarning.report_period, DeadlineWarning.due_at,
+               DeadlineWarning.audience)
+        .where(DeadlineWarning.kind == "report_overdue").order_by(DeadlineWarning.warned_on)).all()
+    january_due = datetime(2026, 1, 19, 23, 59, 59, tzinfo=VN_TZ)
+    assert rows == [(date(2026, 3, 2), "2026-01", january_due, "escalated"),
+                    (date(2026, 3, 5), "2026-01", january_due, "escalated")]
+    recipients = session.execute(
+        select(Notification.user_id, DeadlineWarning.warned_on).join(DeadlineWarning)
+        .where(DeadlineWarning.kind == "report_overdue")
+        .order_by(DeadlineWarning.warned_on, Notification.user_id)).all()
+    assert recipients == [(updater.id, date(2026, 3, 2)), (office.id, date(2026, 3, 2)),
+                          (updater.id, date(2026, 3, 5)), (office.id, date(2026, 3, 5))]
+    assert other.id not in {user_id for user_id, _day in recipients}
+
+
+def test_overdue_report_once_per_day(session, calendar, settings):
+    unit = org_unit_by_code(session, "TU04")
+    unit.created_at = datetime(2026, 1, 1, tzinfo=VN_TZ)
+    add_person(session, "capnhat.motlan", "updater", "TU04")
+    at = datetime(2026, 3, 2, 6, 15, tzinfo=VN_TZ)
+
+    first = raise_warnings(session, at=at, calendar=calendar, settings=settings)
+    second = raise_warnings(session, at=at, calendar=calendar, settings=settings)
+
+    # Not issued by Mon 2 March: January (due 19/01) and February (due 10/02).
+    assert first["report_overdue"] == 2
+    assert second["report_overdue"] == 0
+
+
+def test_overdue_report_text(session, calendar, settings, app):  # noqa: ANN001
+    unit = org_unit_by_code(session, "TU04")
+    unit.created_at = datetime(2026, 1, 1, tzinfo=VN_TZ)
+    add_person(session, "capnhat.vanban", "updater", "TU04")
+    raise_warnings(session, at=datetime(2026, 1, 20, 6, 15, tzinfo=VN_TZ), calendar=calendar,
+                   settings=settings)
+    warning = session.scalar(select(DeadlineWarning).where(
+        DeadlineWarning.kind == "report_overdue"))
+
+    with app.test_request_context("/"):
+        text = warning_text(warning)
+
+    # The January report was due on Mon 19 January 2026.
+    assert text == (f"Báo cáo tháng 01/2026 của {unit.name} đã quá hạn: hạn nộp là "
+                    "19/01/2026 nhưng chưa được ban hành.")

@@ -1,4 +1,4 @@
-"""dashboard task totals per member, and the index of the newest aggregate reports
+"""dashboard task totals per member, newest aggregate reports, overdue report warnings
 
 Revision ID: e2a3b4c5d6e7
 Revises: d1b4c5d6f08b
@@ -14,6 +14,17 @@ revision = 'e2a3b4c5d6e7'
 down_revision = 'd1b4c5d6f08b'
 branch_labels = None
 depends_on = None
+
+WARNING_KINDS = ('due_soon', 'due_today', 'overdue', 'transfer_missed', 'receipt_missed',
+                 'feedback_missed', 'checkpoint_missed', 'report_due_soon', 'report_due_today',
+                 'summary_due_soon', 'summary_due_today')
+
+
+def _replace_kind_check(kinds: tuple[str, ...]) -> None:
+    with op.batch_alter_table('warnings', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_warnings_kind'), type_='check')
+        batch_op.create_check_constraint(
+            op.f('ck_warnings_kind'), f"kind IN ({', '.join(repr(kind) for kind in kinds)})")
 
 
 def upgrade() -> None:
@@ -34,9 +45,12 @@ def upgrade() -> None:
         "INSERT INTO dashboard_member_totals (dimension, member, task_count) "
         "SELECT dimension, member, sum(task_count) FROM dashboard_counters "
         "GROUP BY dimension, member HAVING sum(task_count) <> 0")
+    _replace_kind_check((*WARNING_KINDS, 'report_overdue'))
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM warnings WHERE kind = 'report_overdue'")
+    _replace_kind_check(WARNING_KINDS)
     op.drop_index('ix_federation_aggregate_rows_sender_end',
                   table_name='federation_aggregate_rows')
     op.drop_index('ix_dashboard_member_totals_largest', table_name='dashboard_member_totals')
