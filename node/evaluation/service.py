@@ -57,7 +57,9 @@ def evaluate_period(session: Session, *, kind: str, period: Period, now: datetim
     """Compute and store every lead agency's score for one period; flush and return them.
 
     Scores of a period that has not ended are as of `now` and are replaced
-    when the period is evaluated again.
+    when the period is evaluated again. A new evaluation also deletes the
+    stored scores of the period's agencies that no longer lead any task, in
+    the same transaction, so the period never mixes two evaluations.
     """
     indicator_set = set_for(sets, period.end)
     as_of = period.as_of(now)
@@ -77,10 +79,14 @@ def evaluate_period(session: Session, *, kind: str, period: Period, now: datetim
                       "source": indicator_set.source}
         session.add(row)
         rows.append(row)
+    stale = [row for unit_id, row in existing.items() if unit_id not in counts]
+    for row in stale:
+        session.delete(row)
     session.flush()
     logger.info("evaluation computed", extra={"period_kind": kind,
                                               "period_start": period.start.isoformat(),
-                                              "agencies": len(rows)})
+                                              "agencies": len(rows),
+                                              "stale_scores_deleted": len(stale)})
     return rows
 
 

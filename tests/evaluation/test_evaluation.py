@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from node.core.timezone import VN_TZ
 from node.evaluation import service
 from node.evaluation.config import DEFAULT_DIR, IndicatorSetError, load_set, load_sets, set_for
-from node.evaluation.models import EvaluationExplanation
+from node.evaluation.models import EvaluationExplanation, EvaluationScore
 from node.local_tasks.models import OrgUnit, Task, TaskAgency, TaskDeadline
 from node.local_tasks.workflow.models import EXPLANATION_DEADLINE_KINDS, ExplanationRequest
 from node.reports.content import period_start_instant
@@ -141,3 +141,28 @@ def test_invalid_indicator_set_names_the_key(tmp_path) -> None:  # noqa: ANN001
                     encoding="utf-8")
     with pytest.raises(IndicatorSetError, match=r"indicators\[0\]\.code"):
         load_set(path)
+
+
+def test_reevaluation_deletes_stale_scores(stored) -> None:  # noqa: ANN001
+    sets = load_sets(DEFAULT_DIR)
+    first = _scores(stored, date(2026, 2, 1), APRIL, sets)
+    assert first["UBKTTW"].score == pytest.approx(20.0)
+    ubkttw = stored.scalar(select(OrgUnit).where(OrgUnit.code == "UBKTTW"))
+    led = stored.scalars(select(Task).join(TaskAgency).where(
+        TaskAgency.org_unit_id == ubkttw.id, TaskAgency.role == "lead")).all()
+    # D and E are the only tasks Ủy ban Kiểm tra Trung ương leads.
+    assert sorted(task.task_no for task in led) == ["D", "E"]
+    for task in led:
+        stored.delete(task)
+    stored.flush()
+
+    second = _scores(stored, date(2026, 2, 1), APRIL, sets)
+
+    assert "UBKTTW" not in second
+    stored_units = set(stored.scalars(select(OrgUnit.code).join(
+        EvaluationScore, EvaluationScore.org_unit_id == OrgUnit.id).where(
+        EvaluationScore.period_kind == "quarter",
+        EvaluationScore.period_start == date(2026, 1, 1))))
+    assert stored_units == set(first) - {"UBKTTW"}
+    # The other agencies keep their scores: Ban Tổ chức Trung ương still 47.5.
+    assert second["BTCTW"].score == pytest.approx(47.5)
