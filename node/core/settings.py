@@ -14,6 +14,10 @@ CONFIG_ENV = "THEODOI_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CALENDAR_DIR = PROJECT_ROOT / "config" / "calendar"
 DEFAULT_TRUST_DIR = PROJECT_ROOT / "config" / "trust"
+# The central office sits in Hà Nội, so its reports are issued there unless set otherwise.
+DEFAULT_REPORTS_PLACE = "Hà Nội"
+# Maximum length of the place of issue, the same as for the place a report request gives.
+MAX_REPORTS_PLACE_LENGTH = 300
 
 
 class SettingsError(ValueError):
@@ -84,6 +88,9 @@ class Settings:
     federation_retry_max_seconds: float = 3600.0
     federation_sync_interval_seconds: float = 60.0
     federation_key_grace_hours: int = 72
+    # Place of issue printed before the date of every report ([reports] place):
+    # the seat of the body this node serves. A report request may give another.
+    reports_place: str = DEFAULT_REPORTS_PLACE
 
     @property
     def effective_database_url(self) -> str:
@@ -164,6 +171,7 @@ _SIMPLE_FIELDS = {
     "federation_retry_max_seconds": float,
     "federation_sync_interval_seconds": float,
     "federation_key_grace_hours": int,
+    "reports_place": str,
 }
 
 
@@ -287,7 +295,19 @@ def load_settings(path: Path | str | None = None, environ: dict | None = None) -
             f"Setting default_locale: invalid value {settings.default_locale!r}; use vi or en"
         )
     _check_federation(settings)
+    _check_reports_place(settings.reports_place)
     return settings
+
+
+def _check_reports_place(place: str) -> None:
+    if not place.strip() or "\n" in place or "\r" in place:
+        raise SettingsError(
+            f"Setting reports.place: invalid value {place!r}; give the place of issue on one "
+            "line, e.g. \"Hà Nội\"")
+    if len(place) > MAX_REPORTS_PLACE_LENGTH:
+        raise SettingsError(
+            f"Setting reports.place: {len(place)} characters is too long; give at most "
+            f"{MAX_REPORTS_PLACE_LENGTH} characters")
 
 
 def _check_federation(settings: Settings) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from node.audit import service as audit_log
 from node.core.db import unit_of_work
 from node.core.errors import ProblemCollector
-from node.core.settings import Settings
+from node.core.settings import DEFAULT_REPORTS_PLACE, Settings
 from node.core.text import clean
 from node.core.timezone import VN_TZ
 from node.local_tasks.models import OrgUnit, TaskAgency
@@ -38,9 +38,9 @@ from node.reports.periods import (
 
 logger = logging.getLogger(__name__)
 
-# NOTE: the seat of the issuing body is not a node setting yet. The central
-# office sits in Hà Nội, so that is the default, and a request may name another place.
-DEFAULT_PLACE = "Hà Nội"
+# The place of issue when neither the request nor the caller gives one; the
+# node's setting reports_place (node.core.settings) has the same default.
+DEFAULT_PLACE = DEFAULT_REPORTS_PLACE
 # Maximum length of the period of a report on request, in days.
 MAX_AD_HOC_DAYS = 3 * 366
 
@@ -92,7 +92,11 @@ def produce_report(session: Session, *, scope: str, org_unit: OrgUnit, issuer: O
                    period: Period, now: datetime, actor: str | None, locale: str = "vi",
                    place: str | None = None, recipients: list[str] | None = None
                    ) -> ReportSnapshot:
-    """Gather the report's figures as of its date into a new draft version; flush."""
+    """Gather the report's figures as of its date into a new draft version; flush.
+
+    `place` is the place of issue, usually the request's place or else the
+    node's reports_place setting; DEFAULT_PLACE when empty.
+    """
     if scope not in REPORT_SCOPES:
         raise invalid("scope", scope, "Unknown report scope %(scope)s; use one of %(scopes)s",
                        scope=scope, scopes=", ".join(REPORT_SCOPES))
@@ -249,7 +253,8 @@ def produce_due_reports(session_factory: sessionmaker[Session], settings: Settin
                     OrgUnit, node_unit.id)
                 snapshot = produce_report(session, scope=scope, org_unit=unit, issuer=issuer,
                                           period=period, now=now, actor=None,
-                                          locale=settings.default_locale)
+                                          locale=settings.default_locale,
+                                          place=settings.reports_place)
                 produced.append(snapshot.id)
         except Exception:
             logger.exception("periodic report failed", extra={

@@ -64,7 +64,8 @@ def produce_for(session: Session, user: User | None, scope: str, unit: OrgUnit, 
             OrgUnit.code == settings.node_org_unit)) or unit
     return service.produce_report(
         session, scope=scope, org_unit=unit, issuer=issuer, period=period, now=utcnow(),
-        actor=actor_name(user), locale=settings.default_locale, place=place,
+        actor=actor_name(user), locale=settings.default_locale,
+        place=place or settings.reports_place,
         recipients=recipients)
 
 
@@ -122,7 +123,7 @@ def _render_list(error: DomainError | None = None, values: dict | None = None,
         "reports/list.html", snapshots=snapshots, error=error,
         values={**defaults, **(values or {})}, kinds=REPORT_KINDS, scopes=REPORT_SCOPES,
         can_produce=access.may_produce_any(session, user),
-        agencies=_agency_choices(session, user)), status
+        agencies=_agency_choices(session, user), default_place=settings.reports_place), status
 
 
 @reports.get("/reports")

@@ -59,3 +59,21 @@ def test_missing_file_named(tmp_path):
 def test_locale_must_be_vi_or_en():
     with pytest.raises(SettingsError, match="default_locale"):
         load_settings(None, environ={"THEODOI_DEFAULT_LOCALE": "fr"})
+
+
+def test_reports_place_from_file_and_environment(tmp_path):
+    path = _write(tmp_path, '[reports]\nplace = "Cao Bằng"\n')
+    assert load_settings(None, environ={}).reports_place == "Hà Nội"
+    assert load_settings(path, environ={}).reports_place == "Cao Bằng"
+    overridden = load_settings(path, environ={"THEODOI_REPORTS_PLACE": "Đà Nẵng"})
+    assert overridden.reports_place == "Đà Nẵng"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("  ", "reports.place: invalid value '  '"),
+    ("Hà Nội\nCao Bằng", "on one line"),
+    ("x" * 301, "301 characters is too long"),
+])
+def test_invalid_reports_place_rejected(value, expected):
+    with pytest.raises(SettingsError, match=expected):
+        load_settings(None, environ={"THEODOI_REPORTS_PLACE": value})

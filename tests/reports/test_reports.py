@@ -155,6 +155,16 @@ def test_due_reports_are_produced_once(stored, session_factory) -> None:  # noqa
     assert summary.content["totals"]["counts"] == data.Q1_COUNTS
 
 
+def test_due_reports_take_place_setting(stored, session_factory) -> None:  # noqa: ANN001
+    settings = Settings(node_org_unit="VPTW", node_level=0, reports_place="Cao Bằng")
+
+    produced = service.produce_due_reports(session_factory, settings, APRIL)
+
+    stored.expire_all()
+    places = {stored.get(ReportSnapshot, report_id).content["place"] for report_id in produced}
+    assert places == {"Cao Bằng"}
+
+
 # Exports ---------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from node.auth.service import create_api_token, create_user, grant_role, org_unit_by_code
+from node.core.settings import replace
 from tests.reports import data
 
 
@@ -109,3 +110,18 @@ def test_report_pages_produce_and_show_the_figures(client) -> None:  # noqa: ANN
     from openpyxl import load_workbook
 
     assert load_workbook(io.BytesIO(xlsx.data)).sheetnames[0] == "Tổng hợp"
+
+
+def test_place_setting_is_the_default(client, app, settings) -> None:  # noqa: ANN001
+    data.store(client)
+    app.config["THEODOI_SETTINGS"] = replace(settings, reports_place="Cao Bằng")
+
+    default = _produce(client)
+    chosen = _produce(client, place="Đà Nẵng")
+
+    assert default.status_code == 201, default.get_json()
+    assert chosen.status_code == 201, chosen.get_json()
+    default_content = client.get(f"/api/v1/reports/{default.get_json()['id']}").get_json()
+    chosen_content = client.get(f"/api/v1/reports/{chosen.get_json()['id']}").get_json()
+    assert default_content["content"]["place"] == "Cao Bằng"
+    assert chosen_content["content"]["place"] == "Đà Nẵng"
