@@ -58,6 +58,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    union,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -386,13 +387,13 @@ def _move_horizon(session: Session, old: datetime, new: datetime) -> None:
         "from": old.isoformat(), "to": new.isoformat(), "tasks": len(moving)})
 
 
-def changing_task_ids(session: Session, *, start: datetime, end: datetime) -> list[int]:
-    """Return the ids of the tasks whose level may differ between `start` and `end`.
+def changing_tasks(*, start: datetime, end: datetime):  # noqa: ANN201
+    """Build the query of the ids of the tasks whose level may differ between `start` and `end`.
 
     A level changes only when the instant passes the task's deadline or its
     completion instant, so these are the tasks due or completed from `start`
-    to `end`, both included. One query per indexed column, because SQLite
-    reads the whole table for an OR of both ranges.
+    to `end`, both included. It is a UNION of one range per indexed column,
+    because SQLite reads the whole table for an OR of both ranges.
     """
     column_type = Task.__table__.c.deadline_at.type
     start_value = literal(start, type_=column_type)
@@ -400,7 +401,12 @@ def changing_task_ids(session: Session, *, start: datetime, end: datetime) -> li
     due = select(Task.id).where(Task.deadline_at >= start_value, Task.deadline_at <= end_value)
     completed = select(Task.id).where(Task.completed_at >= start_value,
                                       Task.completed_at <= end_value)
-    return sorted(set(session.scalars(due)) | set(session.scalars(completed)))
+    return union(due, completed)
+
+
+def changing_task_ids(session: Session, *, start: datetime, end: datetime) -> list[int]:
+    """Return the ids of `changing_tasks` in order."""
+    return sorted(session.scalars(changing_tasks(start=start, end=end)))
 
 
 def id_chunks(ids: list[int]) -> list[list[int]]:
@@ -481,22 +487,24 @@ def unsettled_tasks(session: Session, *, horizon: datetime, now: datetime) -> Un
     rule of `node.local_tasks.completion`.
     """
     tasks: list[UnsettledTask] = []
-    for chunk in id_chunks(changing_task_ids(session, start=horizon, end=now)):
-        for task in session.execute(
-                select(Task.id, Task.reported_state, Task.deadline_at, Task.completed_at,
-                       Task.document_id, Task.confidentiality).where(Task.id.in_(chunk))):
-            facts = {"reported_state": task.reported_state, "deadline_at": task.deadline_at,
-                     "completed_at": task.completed_at}
-            counted = completion.completion_level(**facts, at=horizon)
-            level = completion.completion_level(**facts, at=now)
-            if counted == level:
-                continue
-            month = (task.completed_at.astimezone(VN_TZ).strftime("%Y-%m")
-                     if task.reported_state == "completed" else None)
-            tasks.append(UnsettledTask(task_id=task.id, counted_level=counted, level=level,
-                                       document_id=task.document_id,
-                                       confidentiality=task.confidentiality,
-                                       completed_month=month))
+    # One statement, because every dashboard figure starts with it.
+    changing = changing_tasks(start=horizon, end=now).subquery()
+    for task in session.execute(
+            select(Task.id, Task.reported_state, Task.deadline_at, Task.completed_at,
+                   Task.document_id, Task.confidentiality)
+            .where(Task.id.in_(select(changing.c.id)))):
+        facts = {"reported_state": task.reported_state, "deadline_at": task.deadline_at,
+                 "completed_at": task.completed_at}
+        counted = completion.completion_level(**facts, at=horizon)
+        level = completion.completion_level(**facts, at=now)
+        if counted == level:
+            continue
+        month = (task.completed_at.astimezone(VN_TZ).strftime("%Y-%m")
+                 if task.reported_state == "completed" else None)
+        tasks.append(UnsettledTask(task_id=task.id, counted_level=counted, level=level,
+                                   document_id=task.document_id,
+                                   confidentiality=task.confidentiality,
+                                   completed_month=month))
     return UnsettledTasks(session, tasks)
 
 

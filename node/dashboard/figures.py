@@ -102,21 +102,22 @@ def counted_levels(session: Session, dimension: str, *, now: datetime, horizon: 
 def largest_members(session: Session, dimension: str, *, limit: int) -> tuple[list[str], int]:
     """Return the `limit` members of `dimension` with the most tasks, and the number of members.
 
-    Both come from the member totals: the first entries of their index and
-    the number of rows. Corrections at read time move tasks between levels
-    only, so these totals are exact.
+    Both come from the member totals, in one statement: the first entries of
+    their index and the number of rows. Corrections at read time move tasks
+    between levels only, so these totals are exact.
     """
-    largest = session.execute(
-        select(DashboardMemberTotal.member).where(DashboardMemberTotal.dimension == dimension)
+    rows = session.execute(
+        select(DashboardMemberTotal.member, _member_count(dimension))
+        .where(DashboardMemberTotal.dimension == dimension)
         .order_by(DashboardMemberTotal.task_count.desc(), DashboardMemberTotal.member)
-        .limit(limit)).scalars().all()
-    return list(largest), member_count(session, dimension)
+        .limit(limit)).all()
+    return [member for member, _count in rows], rows[0][1] if rows else 0
 
 
-def member_count(session: Session, dimension: str) -> int:
-    """Return the number of members of `dimension` that have tasks."""
-    return session.scalar(select(func.count()).select_from(DashboardMemberTotal)
-                          .where(DashboardMemberTotal.dimension == dimension)) or 0
+def _member_count(dimension: str):  # noqa: ANN202
+    """Build the number of members of `dimension` that have tasks, as a scalar subquery."""
+    return (select(func.count()).select_from(DashboardMemberTotal)
+            .where(DashboardMemberTotal.dimension == dimension).scalar_subquery())
 
 
 def recent_documents(session: Session, *, limit: int) -> tuple[list[Document], int]:
@@ -126,10 +127,10 @@ def recent_documents(session: Session, *, limit: int) -> tuple[list[Document], i
     # after `limit`.
     has_tasks = exists().where(DashboardMemberTotal.dimension == "document",
                                DashboardMemberTotal.member == cast(Document.id, String))
-    documents = session.scalars(
-        select(Document).where(has_tasks)
+    rows = session.execute(
+        select(Document, _member_count("document")).where(has_tasks)
         .order_by(Document.issued_on.desc().nulls_last(), Document.id).limit(limit)).all()
-    return list(documents), member_count(session, "document")
+    return [document for document, _count in rows], rows[0][1] if rows else 0
 
 
 def exact_levels(session: Session, dimension: str, *, now: datetime, horizon: datetime,
