@@ -277,6 +277,7 @@ def _register_optional_commands() -> None:
     from node.federation.cli import federation
     from node.local_tasks.calendar_cli import calendar
     from node.local_tasks.import_cli import import_command
+    from node.local_tasks.org_unit_cli import org_unit
     from node.reports.cli import evaluation, reports
     from node.scheduler.cli import scheduler
     from node.signatures.cli import sign
@@ -285,6 +286,7 @@ def _register_optional_commands() -> None:
     main.add_command(calendar)
     main.add_command(dashboard)
     main.add_command(import_command)
+    main.add_command(org_unit)
     main.add_command(demo)
     content_cli.register(federation)
     main.add_command(federation)

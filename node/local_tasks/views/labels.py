@@ -142,6 +142,9 @@ ORG_UNIT_KIND_LABELS = {
     "central_party_press": _l("Central party press"),
     "party_committee_directly_under_CC": _l("Party committee directly under the Central Committee"),
     "provincial_party_committee": _l("Provincial party committee"),
+    "commune_party_committee": _l("Commune or ward party committee"),
+    "party_body": _l("Party body"),
+    "party_committee": _l("Party committee"),
     "imported": _l("Created by import"),
 }
 
