@@ -28,6 +28,7 @@ MESSAGE_TYPES = (
     "directive",
     "receipt_confirmation",
     "objection",
+    "objection_decision",
     "task_status",
     "aggregate_report",
     "ranking_publication",

@@ -8,7 +8,8 @@ nothing of it is stored except the quarantine row.
 
 The handlers live beside the content they apply: directives in
 `node.federation.directives`, receipts, objections and statuses in
-`node.federation.statuses`, aggregate reports in `node.federation.aggregates`
+`node.federation.statuses`, decisions on objections in
+`node.federation.objection_decisions`, aggregate reports in `node.federation.aggregates`
 and rankings in `node.federation.rankings_exchange`.
 """
 
@@ -78,6 +79,7 @@ def _register_all() -> None:
     # this module, so they are imported here, after its names exist.
     import node.federation.aggregates
     import node.federation.directives
+    import node.federation.objection_decisions
     import node.federation.rankings_exchange
     import node.federation.statuses  # noqa: F401
 

@@ -12,7 +12,10 @@ changes through SQLAlchemy session events, registered process-wide on the
   outbox messages: directives for the child nodes whose org units the tasks
   name (`directives.queue_for_documents`), and receipts, objections and
   statuses for the parent that assigned the tasks
-  (`statuses.queue_for_events`).
+  (`statuses.queue_for_events`), and decisions on the objections of child
+  nodes (`objection_decisions.queue_for_events`), queued before the
+  directives so that a child applies a decision before the directive that
+  may withdraw the task.
 
 The outbox rows are written in the database transaction of the change, so
 neither is ever committed without the other (a transactional outbox). The
@@ -38,8 +41,10 @@ from node.local_tasks.models import Document, Task, TaskAgency, TaskEvent
 logger = logging.getLogger(__name__)
 
 PENDING_INFO_KEY = "theodoi_federation_pending"
-# Task events whose step the parent of a task must learn about.
-FORWARDED_EVENT_KINDS = ("task.receipt", "task.objection", "task.progress_approve")
+# Task events whose step the parent of a task must learn about, and the
+# decisions on objections that a child must learn about.
+FORWARDED_EVENT_KINDS = ("task.receipt", "task.objection", "task.progress_approve",
+                         "task.objection_decision")
 # Queueing may change tasks again, as when a province passes a directive on.
 # The loop stops after this many rounds; a chain of three levels needs two.
 MAX_ROUNDS = 5
@@ -90,6 +95,7 @@ def session_settings(session: Session) -> Settings:
 
 def queue_pending(session: Session, settings: Settings | None = None) -> int:
     """Turn the changes collected so far into outbox messages; return how many were queued."""
+    from node.federation import objection_decisions
     from node.federation.directives import queue_for_documents
     from node.federation.statuses import queue_for_events
 
@@ -104,6 +110,8 @@ def queue_pending(session: Session, settings: Settings | None = None) -> int:
         if pending.task_ids:
             document_ids.update(session.scalars(
                 select(Task.document_id).where(Task.id.in_(sorted(pending.task_ids)))))
+        queued += len(objection_decisions.queue_for_events(session, settings,
+                                                           pending.event_ids))
         queued += len(queue_for_documents(session, settings, document_ids))
         queued += len(queue_for_events(session, settings, pending.event_ids))
     session.flush()

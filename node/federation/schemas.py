@@ -197,6 +197,7 @@ _FORBIDDEN_FIELD_MESSAGES = {
     "difficulties": _CONFIDENTIAL_FIELD,
     "next_steps": _CONFIDENTIAL_FIELD,
     "completed_at": "is allowed only when reported_state is completed",
+    "reassigned_to": "is allowed only when the decision is accepted",
 }
 
 

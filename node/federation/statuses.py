@@ -258,6 +258,11 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
     if update.status != "submitted":
         return "unchanged"
     approved_at = max(parse_timestamp(entry["approved_at"]), at)
+    # NOTE: a task led jointly by agencies of two child nodes has one state
+    # here. Each child's approved update overwrites the other's, and an
+    # update older than the other child's latest is returned as superseded,
+    # so the task can show as completed while one joint lead has not
+    # finished. Keeping a state per lead agency would fix it.
     newer = session.scalar(select(ProgressUpdate.id).where(
         ProgressUpdate.task_id == task.id, ProgressUpdate.status == "approved",
         ProgressUpdate.at > update.at).limit(1))

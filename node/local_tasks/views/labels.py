@@ -175,6 +175,7 @@ def event_outcome(kind: str, outcome: str | None) -> str:
 EVENT_CONTENT_LABELS = {
     "reason": _l("Reason"),
     "decision_reason": _l("Reason"),
+    "reassigned_to": _l("Task reassigned to"),
     "comment": _l("Approver's comment"),
     "milestone": _l("Milestone reached"),
     "results": _l("Results and products"),
