@@ -181,8 +181,13 @@ def test_decision_shown_in_task_history(objected) -> None:  # noqa: ANN001
         grant_role(session, user, "central_officer", org_unit_by_code(session, "TU01"))
         _, token = create_api_token(session, user, "tests")
 
-    client = create_app(province.settings).test_client()
-    response = client.get(f"/tasks/{task_id}", headers={"Authorization": f"Bearer {token}"})
+    app = create_app(province.settings)
+    try:
+        response = app.test_client().get(f"/tasks/{task_id}",
+                                         headers={"Authorization": f"Bearer {token}"})
+    finally:
+        # The node's database is dropped after the test, so no pooled connection may stay open.
+        app.extensions["theodoi_engine"].dispose()
     assert response.status_code == 200
     markup = response.get_data(as_text=True)
     assert "Xử lý kiến nghị" in markup
