@@ -48,7 +48,7 @@ class ProvinceReport:
 
 
 def province_reports(session: Session, settings: Settings) -> dict[int, ProvinceReport]:
-    """Return the newest report of each child node that is a provincial committee, by its unit id.
+    """Return each province's newest report from a child node, keyed by the province's unit id.
 
     Child nodes are the peers at a lower level than this node. A child whose
     org unit is not a provincial committee with a GSO code here has no province
