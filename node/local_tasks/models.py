@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -230,8 +231,11 @@ class Task(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     document: Mapped[Document] = relationship(back_populates="tasks")
+    # Positions count within each role, so the role comes first: lead, coordinating, monitoring.
     agencies: Mapped[list[TaskAgency]] = relationship(
-        back_populates="task", cascade="all, delete-orphan", order_by="TaskAgency.position"
+        back_populates="task", cascade="all, delete-orphan",
+        order_by=lambda: (case({"lead": 0, "coordinating": 1}, value=TaskAgency.role, else_=2),
+                          TaskAgency.position, TaskAgency.id),
     )
     group_assignments: Mapped[list[GroupAssignment]] = relationship(
         back_populates="task", cascade="all, delete-orphan", order_by="GroupAssignment.id"
