@@ -49,11 +49,24 @@ def revision(engine: Engine, message: str) -> None:
     _run(engine, lambda config: command.revision(config, message=message, autogenerate=True))
 
 
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Leave out of model comparisons the objects that only migrations create.
+
+    These are the substring indexes of the task text search, which SQLAlchemy
+    models cannot describe (an FTS5 virtual table and a GIN index with an
+    operator class). Alembic's `include_name` hook calls this.
+    """
+    from node.local_tasks.text_search import INDEX_OBJECTS
+
+    return name not in INDEX_OBJECTS
+
+
 def model_differences(engine: Engine) -> list:
     """Return the differences between the models and the migrated schema (empty when equal)."""
     from node.models_registry import import_all_models
 
     import_all_models()
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_name})
         return compare_metadata(context, Base.metadata)

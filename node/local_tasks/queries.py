@@ -13,7 +13,7 @@ from math import ceil
 from sqlalchemy import ColumnElement, Row, Select, exists, func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
-from node.core.text import fold
+from node.local_tasks import text_search
 from node.local_tasks.completion import LEVELS, completion_level_expr
 from node.local_tasks.models import (
     ClassificationValue,
@@ -72,7 +72,13 @@ class Page:
         return max(1, ceil(self.total / self.page_size))
 
 
-def _apply_filters(query: Select, filters: TaskFilter, level) -> Select:  # noqa: ANN001
+def _apply_filters(query: Select, filters: TaskFilter, level, *,  # noqa: ANN001
+                   text_index: bool = False, dialect: str = "") -> Select:
+    """Add the conditions of `filters` to `query`.
+
+    With `text_index`, a text filter reads its candidates from the substring
+    index of `dialect` (see `text_search`); the matches are the same.
+    """
     if filters.condition is not None:
         query = query.where(filters.condition)
     if filters.levels:
@@ -99,12 +105,13 @@ def _apply_filters(query: Select, filters: TaskFilter, level) -> Select:  # noqa
             Task.deadline_at.is_not(None) if filters.has_deadline else Task.deadline_at.is_(None))
     if filters.confidentiality:
         query = query.where(Task.confidentiality == filters.confidentiality)
-    phrase = fold(filters.text).strip('"').strip() if filters.text else ""
+    phrase = text_search.phrase_of(filters.text)
     if phrase:
         # Vietnamese words are single syllables ("chuyển đổi số"), so matching
         # each one alone finds far too much: the folded phrase is matched whole.
-        escaped = phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Task.search_text.like(f"%{escaped}%", escape="\\"))
+        query = query.where(text_search.like_condition(phrase))
+        if text_index:
+            query = text_search.narrow_to_index(query, phrase, dialect)
     return query
 
 
@@ -120,7 +127,11 @@ def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     offset = (page - 1) * page_size
     level = completion_level_expr(at).label("level")
-    matching = _apply_filters(select(Task.id), filters, level.element)
+    dialect = session.get_bind().dialect.name
+    # Finding the matches reads the substring index: a rare phrase then costs
+    # a few index reads instead of the search text of every task.
+    matching = _apply_filters(select(Task.id), filters, level.element, text_index=True,
+                              dialect=dialect)
     total_exact = True
     if total_limit is None:
         total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from node.core.db import Base
+from node.core.migrate import include_name
 from node.models_registry import import_all_models
 
 import_all_models()
@@ -18,6 +19,7 @@ def run_migrations_online() -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,202 @@
+"""Text filter: the substring index path finds exactly what the plain scan finds.
+
+Every task's search text is "15/kh-vptw N van phong trung uong dang "
+followed by its folded content (document reference, task number, lead
+agency, content). The expected tasks of each phrase are worked out by hand
+from those texts.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
+
+from node.core import migrate
+from node.core.db import make_engine, unit_of_work
+from node.local_tasks import queries, text_search
+from node.local_tasks.inputs import DocumentInput, TaskInput
+from node.local_tasks.models import Task
+from node.local_tasks.service import create_document
+
+CONTENTS = {
+    1: "Bảo đảm an ninh mạng cho hệ thống thông tin",
+    2: "An ninh mạng lưới điện",
+    3: "Đẩy mạnh chuyển đổi số quốc gia",
+    4: "Số hóa và chuyển đổi",
+    5: "Tỷ lệ đạt 100% kế_hoạch",
+    6: 'Trích dẫn "Nghị quyết 57" về khoa học',
+    7: "Đào tạo cán bộ Đà Nẵng",
+    8: "Mã số AAAA-2026",
+}
+ALL = set(CONTENTS)
+
+# Phrase as typed, then the numbers of the tasks whose folded text contains it.
+PHRASES = [
+    ("an ninh mạng", {1, 2}),
+    ("AN NINH MẠNG", {1, 2}),
+    ("an ninh mang", {1, 2}),
+    ("  an   ninh ", {1, 2}),
+    ("mạng lưới", {2}),
+    ("chuyển đổi số", {3}),
+    (unicodedata.normalize("NFD", "chuyển đổi số"), {3}),
+    ("số chuyển", set()),
+    ("kế hoạch", set()),
+    ("ế_h", {5}),
+    ("100%", {5}),
+    ("%", {5}),
+    ('"Nghị quyết 57"', {6}),
+    ('quyết 57" về', {6}),
+    ("đà nẵng", {7}),
+    ("aaa", {8}),
+    ("aaaaa", set()),
+    ("so", {3, 4, 8}),
+    ("đ", ALL),
+    ("15/KH-VPTW", ALL),
+    # The agency's name and the content meet at a space in the search text.
+    ("đảng bảo đảm", {1}),
+]
+
+
+@pytest.fixture
+def numbered(session: Session, calendar) -> dict[int, int]:  # noqa: ANN001
+    """Create the tasks of CONTENTS and map each task's id to its number."""
+    tasks = [TaskInput(task_no=str(number), content=content,
+                       lead_agencies=["Văn phòng Trung ương Đảng"])
+             for number, content in CONTENTS.items()]
+    document = create_document(session, DocumentInput(
+        reference="15/KH-VPTW", summary="Kế hoạch thử tìm kiếm", issued_on=date(2026, 2, 2),
+        tasks=tasks), calendar=calendar)
+    session.flush()
+    return {task.id: int(task.task_no) for task in document.tasks}
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _matches(session: Session, typed: str, *, text_index: bool) -> set[int]:
+    """Return the ids of the tasks that match `typed`, through the index or the plain scan."""
+    dialect = _dialect(session)
+    filters = queries.TaskFilter(text=typed)
+    query = queries._apply_filters(select(Task.id), filters, None, text_index=text_index,
+                                   dialect=dialect)
+    if dialect == "postgresql":
+        # The planner picks the trigram index by itself, so each path turns
+        # the other one off for this statement's transaction.
+        setting = "enable_seqscan" if text_index else "enable_bitmapscan"
+        session.execute(text(f"SET LOCAL {setting} = off"))
+        try:
+            return set(session.scalars(query))
+        finally:
+            session.execute(text(f"SET LOCAL {setting} = on"))
+    return set(session.scalars(query))
+
+
+def _plan(session: Session, typed: str) -> str:
+    dialect = _dialect(session)
+    query = queries._apply_filters(select(Task.id), queries.TaskFilter(text=typed), None,
+                                   text_index=True, dialect=dialect)
+    compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+    if dialect == "postgresql":
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        try:
+            rows = session.execute(text(f"EXPLAIN {compiled}")).all()
+        finally:
+            session.execute(text("SET LOCAL enable_seqscan = on"))
+        return "\n".join(row[0] for row in rows)
+    rows = session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+@pytest.mark.parametrize(("typed", "expected"), PHRASES)
+def test_index_and_scan_find_same_tasks(session, numbered, typed, expected):  # noqa: ANN001
+    by_index = {numbered[task_id] for task_id in _matches(session, typed, text_index=True)}
+    by_scan = {numbered[task_id] for task_id in _matches(session, typed, text_index=False)}
+
+    assert by_scan == expected
+    assert by_index == expected
+
+
+def test_rare_phrase_reads_index(session, numbered):  # noqa: ANN001
+    plan = _plan(session, "an ninh mạng")
+
+    if _dialect(session) == "postgresql":
+        assert "ix_tasks_search_text_trgm" in plan
+    else:
+        assert "VIRTUAL TABLE INDEX" in plan
+        assert "tasks_fts" in plan
+
+
+def test_short_phrase_scans_without_index(session, numbered):  # noqa: ANN001
+    if _dialect(session) == "sqlite":
+        assert "tasks_fts" not in _plan(session, "so")
+    assert {numbered[task_id] for task_id in _matches(session, "so", text_index=True)} == {3, 4, 8}
+
+
+def test_index_follows_edit_and_delete(session, numbered):  # noqa: ANN001
+    task = session.get(Task, next(task_id for task_id, number in numbered.items() if number == 2))
+    task.search_text = "15/kh-vptw 2 van phong trung uong dang bao ve bien gioi"
+    session.flush()
+
+    assert {numbered[i] for i in _matches(session, "an ninh mạng", text_index=True)} == {1}
+    assert {numbered[i] for i in _matches(session, "biên giới", text_index=True)} == {2}
+
+    session.delete(task)
+    session.flush()
+
+    assert {numbered[i] for i in _matches(session, "an ninh mạng", text_index=True)} == {1}
+    assert _matches(session, "biên giới", text_index=True) == set()
+
+
+def test_list_page_of_rare_phrase(session, numbered):  # noqa: ANN001
+    from datetime import UTC, datetime
+
+    page = queries.list_tasks(session, queries.TaskFilter(text="An ninh mạng"),
+                              at=datetime(2026, 3, 1, tzinfo=UTC))
+
+    assert page.total == 2
+    assert page.total_exact
+    assert sorted(numbered[task.id] for task, _level in page.items) == [1, 2]
+
+
+def _index_objects(engine) -> set[str]:  # noqa: ANN001
+    inspector = inspect(engine)
+    names = set(inspector.get_table_names())
+    names |= {index["name"] for index in inspector.get_indexes("tasks")}
+    return names & text_search.INDEX_OBJECTS
+
+
+def test_migration_builds_index_of_existing_tasks(fresh_database_url, calendar):  # noqa: ANN001
+    from sqlalchemy.orm import sessionmaker
+
+    from node.local_tasks.reference import seed_reference_data
+
+    engine = make_engine(fresh_database_url)
+    try:
+        migrate.upgrade(engine)
+        with unit_of_work(sessionmaker(bind=engine)) as session:
+            seed_reference_data(session)
+            create_document(session, DocumentInput(
+                reference="16/KH-VPTW", summary="Kế hoạch", issued_on=date(2026, 2, 2),
+                tasks=[TaskInput(task_no="1", content="Bảo đảm an ninh mạng",
+                                 lead_agencies=["Văn phòng Trung ương Đảng"])]),
+                calendar=calendar)
+        expected = ({"ix_tasks_search_text_trgm"} if engine.dialect.name == "postgresql"
+                    else {"tasks_fts", "tasks_fts_data", "tasks_fts_idx", "tasks_fts_docsize",
+                          "tasks_fts_config"})
+        assert _index_objects(engine) == expected
+
+        migrate.downgrade(engine, "d1b4c5d6f08b")
+        assert _index_objects(engine) == set()
+
+        migrate.upgrade(engine)
+        assert _index_objects(engine) == expected
+        assert migrate.model_differences(engine) == []
+        with sessionmaker(bind=engine)() as session:
+            assert len(_matches(session, "an ninh mạng", text_index=True)) == 1
+    finally:
+        engine.dispose()
