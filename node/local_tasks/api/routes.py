@@ -16,7 +16,12 @@ from node.core.web import db_session
 from node.local_tasks import permissions, queries, service
 from node.local_tasks.api import api, serialize
 from node.local_tasks.api.document_input import read_document, redact
-from node.local_tasks.api.params import PAGING_PARAMS, TASK_FILTER_PARAMS, QueryReader
+from node.local_tasks.api.params import (
+    MAX_TEXT_LENGTH,
+    PAGING_PARAMS,
+    TASK_FILTER_PARAMS,
+    QueryReader,
+)
 from node.local_tasks.models import ClassificationScheme, Document, DocumentKind, OrgUnit
 from node.local_tasks.queries import MAX_PAGE_SIZE
 
@@ -248,6 +253,45 @@ def list_document_kinds():  # noqa: ANN201
     QueryReader(request.args, ()).finish()
     kinds = db_session().scalars(select(DocumentKind).order_by(DocumentKind.id)).all()
     return jsonify({"items": [serialize.document_kind(kind) for kind in kinds]})
+
+
+# Suggestions for the filter form -------------------------------------------------
+
+SUGGESTION_LIMIT = 10
+MAX_SUGGESTION_LIMIT = 50
+
+
+def _suggestion_request() -> tuple[str, int]:
+    """Read `q` (the typed text, may be empty) and `limit` of a suggestion request."""
+    reader = QueryReader(request.args, ("q", "limit"))
+    typed = reader.single("q") or ""
+    if len(typed) > MAX_TEXT_LENGTH:
+        reader.problems.add("q", f"too long; type at most {MAX_TEXT_LENGTH} characters",
+                            typed[:MAX_TEXT_LENGTH] + "…")
+    limit = reader.integer("limit", maximum=MAX_SUGGESTION_LIMIT)
+    reader.finish()
+    return typed, limit or SUGGESTION_LIMIT
+
+
+@api.get("/suggestions/agencies")
+@login_required
+def suggest_agencies():  # noqa: ANN201
+    typed, limit = _suggestion_request()
+    units = queries.suggest_agencies(db_session(), typed, limit)
+    return jsonify({"items": [
+        {**serialize.org_unit_ref(unit), "parent": unit.parent.name if unit.parent else None}
+        for unit in units]})
+
+
+@api.get("/suggestions/documents")
+@login_required
+def suggest_documents():  # noqa: ANN201
+    typed, limit = _suggestion_request()
+    session = db_session()
+    visible = permissions.visible_document_filter(session, current_user())
+    rows = queries.suggest_documents(session, typed, limit, visible)
+    return jsonify({"items": [
+        {"id": row.id, "reference": row.reference, "summary": row.summary} for row in rows]})
 
 
 @api.get("/openapi.json")

@@ -9,6 +9,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from node.auth.web import current_user, login_required
+from node.core.text import clean, fold
 from node.core.web import db_session
 from node.local_tasks import permissions, queries, service
 from node.local_tasks.api.params import QueryReader
@@ -66,18 +67,87 @@ def dashboard():  # noqa: ANN201
 
 
 def _filter_choices(session: Session) -> dict:
-    # Only what the options show: loading thousands of whole documents took
-    # longer than the task page itself.
-    documents = session.execute(
-        select(Document.id, Document.reference)
-        .where(permissions.visible_document_filter(session, current_user()))
-        .order_by(Document.issued_on.desc().nulls_last(), Document.id)).all()
+    # The agencies and documents are search fields with suggestions
+    # (/api/v1/suggestions/...): the full lists had about 3,000 options each
+    # at a million tasks and took longer to load and render than the tasks.
     return {
-        "agency_choices": queries.agencies_with_tasks(session),
-        "document_choices": documents,
         "classification_choices": queries.classification_values(session),
         "roles": AGENCY_ROLES,
     }
+
+
+def _agency_named(session: Session, reader: QueryReader, typed: str) -> int | None:
+    """Return the id of the agency called `typed` (or an alias of it), ignoring case and accents."""
+    folded = fold(typed)
+    ids = session.scalars(select(OrgUnit.id).where(OrgUnit.name_folded == folded).limit(2)).all()
+    if len(ids) > 1:
+        reader.problems.add("agency", "several agencies have this name; type more of it and "
+                            "choose one of the suggestions", typed)
+        return None
+    if ids:
+        return ids[0]
+    unit = service.find_org_unit(session, typed)
+    if unit is None:
+        reader.problems.add("agency", "no agency has this name; type part of the name and "
+                            "choose one of the suggestions, or clear the field", typed)
+        return None
+    return unit.id
+
+
+def _document_numbered(session: Session, reader: QueryReader, typed: str) -> int | None:
+    """Return the id of the visible document whose reference is `typed`, ignoring case and accents."""
+    visible = permissions.visible_document_filter(session, current_user())
+    exact = session.scalar(select(Document.id).where(visible, Document.reference == clean(typed)))
+    if exact is not None:
+        return exact
+    folded = fold(typed)
+    ids = [row.id for row in session.execute(select(Document.id, Document.reference)
+                                             .where(visible))
+           if fold(row.reference) == folded]
+    if len(ids) != 1:
+        reader.problems.add("document", "no document has this number; type part of it and "
+                            "choose one of the suggestions, or clear the field", typed)
+        return None
+    return ids[0]
+
+
+def _labels_of(unit: OrgUnit) -> set[str]:
+    """Return the folded texts that name `unit` in the agency field, with its parent's name or without."""
+    labels = {fold(unit.name)}
+    if unit.parent is not None:
+        labels.add(fold(f"{unit.name} ({unit.parent.name})"))
+    return labels
+
+
+def _typed_filters(session: Session, reader: QueryReader,
+                   filters: queries.TaskFilter) -> dict[str, str]:
+    """Apply the agency and document names typed in the search fields; return the fields' text.
+
+    A field's script sends the chosen suggestion's id beside the name. A
+    browser without JavaScript sends the typed name alone, or with the id of
+    the filter that the page showed before: a name that differs from that
+    id's record then replaces it.
+    """
+    typed_agency = reader.single("agency")
+    agency = session.get(OrgUnit, filters.agency_id) if filters.agency_id else None
+    if typed_agency and (agency is None or fold(typed_agency) not in _labels_of(agency)):
+        filters.agency_id = _agency_named(session, reader, typed_agency)
+        agency = session.get(OrgUnit, filters.agency_id) if filters.agency_id else None
+
+    typed_document = reader.single("document")
+    reference = _visible_reference(session, filters.document_id)
+    if typed_document and (reference is None or fold(reference) != fold(typed_document)):
+        filters.document_id = _document_numbered(session, reader, typed_document)
+        reference = _visible_reference(session, filters.document_id)
+    return {"agency_text": agency.name if agency else (typed_agency or ""),
+            "document_text": reference or typed_document or ""}
+
+
+def _visible_reference(session: Session, document_id: int | None) -> str | None:
+    if document_id is None:
+        return None
+    return session.scalar(select(Document.reference).where(
+        Document.id == document_id, permissions.visible_document_filter(session, current_user())))
 
 
 @views.get("/tasks")
@@ -85,14 +155,16 @@ def _filter_choices(session: Session) -> dict:
 def task_list():  # noqa: ANN201
     session = db_session()
     reader = QueryReader(request.args)
-    filters = reader.task_filter(session)
+    # A role with a typed agency name is complete: the name gives the agency id.
+    filters = reader.task_filter(session, role_needs_agency=not reader.values("agency"))
+    typed = _typed_filters(session, reader, filters)
     filters.condition = permissions.visible_task_filter(session, current_user())
     at, at_given = reader.at()
     page_number, page_size = reader.paging(_page_size())
     reader.finish()
     page = queries.list_tasks(session, filters, at=at, page=page_number, page_size=page_size)
     return render_template(
-        "tasks.html", page=page, filters=filters, at=at, at_given=at_given,
+        "tasks.html", page=page, filters=filters, at=at, at_given=at_given, **typed,
         **_filter_choices(session),
     )
 
