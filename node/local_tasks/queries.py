@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from math import ceil
 
-from sqlalchemy import ColumnElement, Row, Select, case, exists, func, select
+from sqlalchemy import ColumnElement, Row, Select, any_, case, exists, func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from node.core.text import fold, sort_key
@@ -74,7 +74,8 @@ class Page:
 
 
 def _apply_filters(query: Select, filters: TaskFilter, level, *,  # noqa: ANN001
-                   text_index: bool = False, dialect: str = "") -> Select:
+                   text_index: bool = False, dialect: str = "",
+                   agency_lookup: str = "in") -> Select:
     """Add the conditions of `filters` to `query`.
 
     With `text_index`, a text filter reads its candidates from the substring
@@ -85,13 +86,21 @@ def _apply_filters(query: Select, filters: TaskFilter, level, *,  # noqa: ANN001
     if filters.levels:
         query = query.where(level.in_(filters.levels))
     if filters.agency_id is not None:
-        # An IN subquery, not a correlated EXISTS: SQLite runs EXISTS once per
-        # task row (441 ms against 31 ms at a million tasks, docs/benchmarks.md).
-        agency_tasks = select(TaskAgency.task_id).where(
-            TaskAgency.org_unit_id == filters.agency_id)
+        # An IN subquery by default, not a correlated EXISTS: SQLite runs EXISTS
+        # once per task row (441 ms against 31 ms at a million tasks,
+        # docs/benchmarks.md). "exists" suits a page that walks the list order
+        # and stops after a few rows. "array" makes PostgreSQL look the
+        # agency's tasks up by primary key: with IN it scans all tasks.
+        conditions = [TaskAgency.org_unit_id == filters.agency_id]
         if filters.agency_role:
-            agency_tasks = agency_tasks.where(TaskAgency.role == filters.agency_role)
-        query = query.where(Task.id.in_(agency_tasks))
+            conditions.append(TaskAgency.role == filters.agency_role)
+        agency_tasks = select(TaskAgency.task_id).where(*conditions)
+        if agency_lookup == "exists":
+            query = query.where(exists().where(TaskAgency.task_id == Task.id, *conditions))
+        elif agency_lookup == "array":
+            query = query.where(Task.id == any_(func.array(agency_tasks.scalar_subquery())))
+        else:
+            query = query.where(Task.id.in_(agency_tasks))
     if filters.document_id is not None:
         query = query.where(Task.document_id == filters.document_id)
     for value_id in filters.classification_ids:
@@ -116,6 +125,31 @@ def _apply_filters(query: Select, filters: TaskFilter, level, *,  # noqa: ANN001
     return query
 
 
+def _walk_is_shorter(session: Session, filters: TaskFilter, rows: int) -> bool:
+    """Tell whether SQLite finds the first `rows` tasks of an agency faster in list order.
+
+    SQLite runs the agency filter from the agency's task list, so the page
+    reads and sorts all of the agency's tasks (243 ms for 23,744 under load).
+    Walking the list order with an EXISTS probe per task took 1 ms for that
+    agency, but reads every task for an agency named on few tasks. The walk
+    is expected to probe `rows` times (tasks / agency's tasks) tasks: it wins
+    when that is fewer than the agency's tasks.
+
+    NOTE: the estimate assumes the agency's tasks are spread evenly over the
+    list order, and that the other filters keep most of them.
+    """
+    if filters.agency_id is None:
+        return False
+    conditions = [TaskAgency.org_unit_id == filters.agency_id]
+    if filters.agency_role:
+        conditions.append(TaskAgency.role == filters.agency_role)
+    agency_tasks = session.scalar(select(func.count()).select_from(TaskAgency)
+                                  .where(*conditions)) or 0
+    # The highest id stands in for the number of tasks: it is one index probe.
+    last_id = session.scalar(select(func.max(Task.id))) or 0
+    return agency_tasks > 0 and rows * last_id < agency_tasks * agency_tasks
+
+
 def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int = 1,
                page_size: int = 50, total_limit: int | None = TOTAL_LIMIT) -> Page:
     """Return one page of tasks matching `filters`, each paired with its level as of `at`.
@@ -130,9 +164,13 @@ def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int
     level = completion_level_expr(at).label("level")
     dialect = session.get_bind().dialect.name
     # Finding the matches reads the substring index: a rare phrase then costs
-    # a few index reads instead of the search text of every task.
-    matching = _apply_filters(select(Task.id), filters, level.element, text_index=True,
-                              dialect=dialect)
+    # a few index reads instead of the search text of every task. An agency or
+    # a document bounds the candidates already (at most about 24,000 tasks),
+    # whereas a common phrase could make the index return hundreds of thousands.
+    bounded = filters.agency_id is not None or filters.document_id is not None
+    matching = _apply_filters(select(Task.id), filters, level.element, text_index=not bounded,
+                              dialect=dialect,
+                              agency_lookup="array" if dialect == "postgresql" else "in")
     total_exact = True
     if total_limit is None:
         total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
@@ -146,11 +184,9 @@ def list_tasks(session: Session, filters: TaskFilter, *, at: datetime, page: int
         ids = session.scalars(matching.limit(limit + 1)).all()
         if len(ids) > limit:
             total, total_exact = limit, False
-            # NOTE: SQLite runs the agency filter from the agency's task list,
-            # so the page sorts all of that agency's tasks (about 60 ms for
-            # 23,744). Walking the list order and probing each task took 1 ms
-            # for that agency, but reads every task for an agency named rarely.
-            page_filter = _apply_filters(select(Task, level), filters, level.element)
+            probe = dialect == "sqlite" and _walk_is_shorter(session, filters, offset + page_size)
+            page_filter = _apply_filters(select(Task, level), filters, level.element,
+                                         agency_lookup="exists" if probe else "in")
         else:
             total = len(ids)
             page_filter = select(Task, level).where(Task.id.in_(ids))

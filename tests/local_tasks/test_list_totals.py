@@ -113,13 +113,37 @@ def test_web_total_capped_at_limit(client, plan) -> None:  # noqa: ANN001
         "1", "2", "3", "…", "21", "Trang sau"]
 
 
-def test_filter_options_mark_selection(client, session) -> None:  # noqa: ANN001
+def test_filter_fields_show_selection(client, session) -> None:  # noqa: ANN001
     document = client.post("/api/v1/documents", json=plan_of(2)).get_json()
     office = session.scalar(select(OrgUnit.id).where(OrgUnit.code == "VPTW"))
 
-    markup = client.get("/tasks", query_string={"agency_id": office, "lang": "vi"}).get_data(
-        as_text=True)
+    markup = client.get("/tasks", query_string={"agency_id": office, "document_id": document["id"],
+                                                "lang": "vi"}).get_data(as_text=True)
 
-    assert f'<option value="{office}" selected>Văn phòng Trung ương Đảng</option>' in markup
-    assert f'<option value="{document["id"]}">09-KH/TW</option>' in markup
+    assert 'name="agency" value="Văn phòng Trung ương Đảng"' in markup
+    assert f'name="agency_id" value="{office}"' in markup
+    assert 'name="document" value="09-KH/TW"' in markup
+    assert f'name="document_id" value="{document["id"]}"' in markup
     assert "Tìm thấy 2 nhiệm vụ" in visible(markup)
+
+
+def test_agency_page_past_cap(client, session, plan) -> None:  # noqa: ANN001
+    office = session.scalar(select(OrgUnit.id).where(OrgUnit.code == "VPTW"))
+
+    second = api_page(client, agency_id=office, role="lead", page_size=50, page=2)
+
+    assert (second["total"], second["total_exact"]) == (1000, False)
+    assert [task["task_no"] for task in second["items"]] == [str(n) for n in range(51, 101)]
+
+
+def test_walk_chosen_by_agency_share(session, plan) -> None:  # noqa: ANN001
+    from node.local_tasks.queries import TaskFilter, _walk_is_shorter
+
+    office = session.scalar(select(OrgUnit.id).where(OrgUnit.code == "VPTW"))
+    other = session.scalar(select(OrgUnit.id).where(OrgUnit.code == "BTCTW"))
+
+    # Every task of the plan is led by the office: 100 rows take about 100 probes.
+    assert _walk_is_shorter(session, TaskFilter(agency_id=office), 100)
+    # An agency on no task never walks.
+    assert not _walk_is_shorter(session, TaskFilter(agency_id=other), 100)
+    assert not _walk_is_shorter(session, TaskFilter(), 100)
