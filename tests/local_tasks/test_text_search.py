@@ -190,7 +190,7 @@ def test_migration_builds_index_of_existing_tasks(fresh_database_url, calendar):
                           "tasks_fts_config"})
         assert _index_objects(engine) == expected
 
-        migrate.downgrade(engine, "d1b4c5d6f08b")
+        migrate.downgrade(engine, "e2a3b4c5d6e7")
         assert _index_objects(engine) == set()
 
         migrate.upgrade(engine)

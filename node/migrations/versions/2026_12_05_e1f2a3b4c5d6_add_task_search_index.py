@@ -1,7 +1,7 @@
 """substring index over the tasks' folded search text
 
 Revision ID: e1f2a3b4c5d6
-Revises: d1b4c5d6f08b
+Revises: e2a3b4c5d6e7
 Create Date: 2026-12-05 00:00:00
 
 SQLite gets an FTS5 table with the trigram tokenizer over `tasks.search_text`
@@ -23,7 +23,7 @@ import node.core.db  # noqa: F401
 
 
 revision = 'e1f2a3b4c5d6'
-down_revision = 'd1b4c5d6f08b'
+down_revision = 'e2a3b4c5d6e7'
 branch_labels = None
 depends_on = None
 
