@@ -145,7 +145,7 @@ def _walk_is_shorter(session: Session, filters: TaskFilter, rows: int) -> bool:
         conditions.append(TaskAgency.role == filters.agency_role)
     agency_tasks = session.scalar(select(func.count()).select_from(TaskAgency)
                                   .where(*conditions)) or 0
-    # The highest id stands in for the number of tasks: it is one index probe.
+    # The highest id serves as the number of tasks, because it costs one index probe.
     last_id = session.scalar(select(func.max(Task.id))) or 0
     return agency_tasks > 0 and rows * last_id < agency_tasks * agency_tasks
 
