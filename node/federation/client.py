@@ -314,6 +314,11 @@ def problem_text(status: int, data: bytes) -> tuple[str, str | None]:
         return f"HTTP {status}", None
     if not isinstance(body, dict):
         return f"HTTP {status}", None
+    return problem_summary(status, body)
+
+
+def problem_summary(status: int, body: dict) -> tuple[str, str | None]:
+    """Return a one-line text of a problem object and its `reason` member, if any."""
     reason = body.get("reason") if isinstance(body.get("reason"), str) else None
     detail = body.get("detail")
     problems = body.get("errors")
@@ -362,7 +367,8 @@ def deliver(session: Session, settings: Settings, message: OutboxMessage,
     try:
         status, data = connection.post("/messages", body)
     except FederationCallError as exc:
-        return _failed(session, settings, message, peer, now, str(exc), None, retryable=True)
+        return record_failure(session, settings, message, peer, now, str(exc), None,
+                              retryable=True)
     finally:
         if own_connection:
             connection.close()
@@ -370,12 +376,23 @@ def deliver(session: Session, settings: Settings, message: OutboxMessage,
     if status >= 400:
         text, reason = problem_text(status, data)
         retryable = status >= 500 or status in RETRYABLE_STATUSES or reason in RETRYABLE_REASONS
-        return _failed(session, settings, message, peer, now, f"POST {url} failed: {text}",
-                       status, retryable=retryable)
+        return record_failure(session, settings, message, peer, now,
+                              f"POST {url} failed: {text}", status, retryable=retryable)
     try:
         response = _json_object(data, url)
     except FederationCallError as exc:
-        return _failed(session, settings, message, peer, now, str(exc), status, retryable=True)
+        return record_failure(session, settings, message, peer, now, str(exc), status,
+                              retryable=True)
+    record_delivery(message, peer, now)
+    session.flush()
+    logger.info("federation message delivered",
+                extra={"message_id": message.message_id, "peer": peer.node_id,
+                       "sequence": message.sequence, "attempt": message.attempts})
+    return Delivery(True, response=response, status=status)
+
+
+def record_delivery(message: OutboxMessage, peer: Peer, now: datetime) -> None:
+    """Mark `message` delivered: the peer stored it, or had stored it before."""
     message.sent_at = now
     message.failed_at = None
     message.last_error = None
@@ -384,15 +401,12 @@ def deliver(session: Session, settings: Settings, message: OutboxMessage,
     if peer.key_rotation_sequence is not None and message.sequence >= peer.key_rotation_sequence:
         # The peer has the new key now; later messages are signed with it.
         peer.key_rotation_sequence = None
-    session.flush()
-    logger.info("federation message delivered",
-                extra={"message_id": message.message_id, "peer": peer.node_id,
-                       "sequence": message.sequence, "attempt": message.attempts})
-    return Delivery(True, response=response, status=status)
 
 
-def _failed(session: Session, settings: Settings, message: OutboxMessage, peer: Peer,
-            now: datetime, error: str, status: int | None, *, retryable: bool) -> Delivery:
+def record_failure(session: Session, settings: Settings, message: OutboxMessage, peer: Peer,
+                   now: datetime, error: str, status: int | None, *,
+                   retryable: bool) -> Delivery:
+    """Record a failed attempt: a retry after the backoff delay, or failed until retried by hand."""
     message.last_error = error
     peer.last_error = error
     peer.last_error_at = now

@@ -45,6 +45,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from node.core.db import utcnow
 from node.core.settings import Settings
+from node.federation.batch_delivery import (
+    PUSH_BATCH_SIZE,
+    batch_limits,
+    deliver_batch,
+    fit_batch,
+    refresh_batch_limits,
+)
 from node.federation.client import (
     API_PREFIX,
     Connection,
@@ -216,6 +223,9 @@ def _push(session_factory: sessionmaker[Session], settings: Settings, holder: st
 def _push_to_peer(session_factory: sessionmaker[Session], settings: Settings, holder: str,
                   node_id: str, connection: Connection, stats: DeliveryStats,
                   limit: int | None) -> None:
+    if batch_limits(connection.base_url) is not None and _push_batches(
+            session_factory, settings, holder, node_id, connection, stats, limit):
+        return
     while limit is None or stats.attempted < limit:
         with session_factory() as session:
             now = utcnow()
@@ -249,6 +259,62 @@ def _push_to_peer(session_factory: sessionmaker[Session], settings: Settings, ho
                     stats.errors.append(outcome.error or "")
             if len(batch) < BATCH_SIZE:
                 return
+
+
+def _push_batches(session_factory: sessionmaker[Session], settings: Settings, holder: str,
+                  node_id: str, connection: Connection, stats: DeliveryStats,
+                  limit: int | None) -> bool:
+    """Push in batch requests; return False when the peer stopped taking them.
+
+    The caller then sends what is left one by one.
+    """
+    while limit is None or stats.attempted < limit:
+        limits = batch_limits(connection.base_url)
+        if limits is None:
+            return False
+        room = PUSH_BATCH_SIZE if limit is None else min(PUSH_BATCH_SIZE, limit - stats.attempted)
+        with session_factory() as session:
+            now = utcnow()
+            pending = session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.recipient_node_id == node_id,
+                       OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None))
+                .order_by(OutboxMessage.sequence).limit(room)).all()
+            if not pending:
+                return True
+            due = []
+            for message in pending:
+                if message.next_attempt_at is not None and message.next_attempt_at > now:
+                    break
+                due.append(message)
+            if not due:
+                # Later messages wait behind the head, so the peer gets them in order.
+                stats.waiting += _pending_from(session, node_id, pending[0].sequence)
+                return True
+            batch = fit_batch(due, limits)
+            peer = session.scalar(select(Peer).where(Peer.node_id == node_id))
+            outcome = deliver_batch(session, settings, peer, batch, connection, limits)
+            if outcome.fallback:
+                session.rollback()
+                return False
+            renew_lease(session, holder)
+            session.commit()
+            stats.attempted += len(batch)
+            stats.delivered += outcome.delivered
+            stats.rejected += outcome.rejected
+            stats.retry_later += outcome.retry_later
+            stats.errors.extend(outcome.errors)
+            if outcome.retry_later:
+                stats.waiting += _pending_from(session, node_id, batch[-1].sequence + 1)
+                return True
+            if len(batch) < len(due):
+                continue
+            if len(due) < len(pending):
+                stats.waiting += _pending_from(session, node_id, pending[len(due)].sequence)
+                return True
+            if len(pending) < room:
+                return True
+    return True
 
 
 def _pending_from(session: Session, node_id: str, sequence: int) -> int:
@@ -410,6 +476,7 @@ def catch_up(session_factory: sessionmaker[Session], settings: Settings) -> Sync
     if not acquire_lease(session_factory, holder):
         return SyncStats(DeliveryStats(busy=True), PullStats(busy=True))
     try:
+        _refresh_peer_info(session_factory)
         push = _push(session_factory, settings, holder, None)
         with session_factory() as session:
             has_parent = _parent(session, settings) is not None
@@ -417,6 +484,15 @@ def catch_up(session_factory: sessionmaker[Session], settings: Settings) -> Sync
         return SyncStats(push, pull)
     finally:
         release_lease(session_factory, holder)
+
+
+def _refresh_peer_info(session_factory: sessionmaker[Session]) -> None:
+    """Read GET /info of every peer this node calls, to learn whether it takes batches."""
+    with session_factory() as session:
+        urls = list(session.scalars(select(Peer.base_url).where(Peer.base_url.is_not(None),
+                                                                Peer.status == "active")))
+    for base_url in urls:
+        refresh_batch_limits(base_url)
 
 
 # The background sender ----------------------------------------------------------------

@@ -153,7 +153,7 @@ def content_hash(envelope: dict) -> str:
     return hashlib.sha256(canonicalize(normalize_nfc(content))).hexdigest()
 
 
-def _reject_duplicate_names(pairs: list[tuple[str, object]]) -> dict:
+def reject_duplicate_names(pairs: list[tuple[str, object]]) -> dict:
     result: dict = {}
     for name, value in pairs:
         if name in result:
@@ -162,7 +162,7 @@ def _reject_duplicate_names(pairs: list[tuple[str, object]]) -> dict:
     return result
 
 
-def _reject_constant(name: str) -> None:
+def reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
@@ -173,8 +173,8 @@ def parse_envelope(raw: bytes) -> dict:
             "oversized", f"envelope of {len(raw)} bytes is larger than the limit of "
             f"{MAX_ENVELOPE_BYTES} bytes; split the payload into several messages")
     try:
-        envelope = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicate_names,
-                              parse_constant=_reject_constant)
+        envelope = json.loads(raw.decode("utf-8"), object_pairs_hook=reject_duplicate_names,
+                              parse_constant=reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeRejected("malformed", f"envelope is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(envelope, dict):

@@ -21,9 +21,13 @@ from node.federation import schemas
 from node.federation.envelope import (
     PROTOCOL_VERSIONS,
     EnvelopeRejected,
+    MAX_ENVELOPE_BYTES,
     VerifiedEnvelope,
     check_clock,
+    encode_envelope,
     format_timestamp,
+    reject_constant,
+    reject_duplicate_names,
     verify_envelope,
 )
 from node.federation.handlers import CHILD, HANDLERS, PARENT
@@ -89,6 +93,7 @@ def node_info(settings: Settings) -> dict:
         "protocol_versions": list(PROTOCOL_VERSIONS),
         "public_key": public_key,
         "fingerprint": fingerprint(public_key),
+        "batch": batch_info(),
     }
 
 
@@ -208,11 +213,120 @@ def receive_message(session: Session, settings: Settings, raw: bytes, *,
     # Applying a message may queue others at commit (a province passing a
     # directive on), which node.federation.hooks signs with these settings.
     session.info.setdefault(SETTINGS_INFO_KEY, settings)
+    receiver = Receiver(session, settings, now)
     try:
-        return _receive(session, settings, raw, now)
+        receipt = receiver.receive(raw)
     except EnvelopeRejected as rejection:
         _quarantine(session, settings, raw, rejection, now, remote_address)
         raise
+    receiver.finish()
+    if not receipt.duplicate:
+        logger.info("federation message received",
+                    extra={"message_id": receipt.message_id, "peer": _routing_fields(raw)[0]})
+    return receipt
+
+
+# The limits of one batch request, published in GET /info. A batch of the
+# largest envelopes (1 MiB each) must fit into the web server's request limit
+# (`max_upload_bytes`, 20 MiB by default), so the byte limit stays below it.
+MAX_BATCH_MESSAGES = 200
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+BATCH_PATH = "/messages:batch"
+
+
+def batch_info() -> dict:
+    """Return the batch endpoint and its limits, as GET /info publishes them."""
+    return {"path": BATCH_PATH, "max_messages": MAX_BATCH_MESSAGES,
+            "max_bytes": MAX_BATCH_BYTES}
+
+
+def receive_batch(session: Session, settings: Settings, body: bytes, *,
+                  now: datetime | None = None, remote_address: str | None = None) -> list[dict]:
+    """Verify and apply each envelope of a batch request; return one result per envelope.
+
+    Each envelope is checked exactly as `receive_message` checks a single one,
+    inside its own savepoint, so a rejected envelope is quarantined with its
+    reason and the others are still applied. A request that is not a valid
+    batch raises EnvelopeRejected after it is quarantined; the caller must
+    commit in both cases.
+    """
+    now = now or utcnow()
+    session.info.setdefault(SETTINGS_INFO_KEY, settings)
+    try:
+        items = _batch_items(body)
+    except EnvelopeRejected as rejection:
+        _quarantine(session, settings, body[:MAX_ENVELOPE_BYTES + 1], rejection, now,
+                    remote_address)
+        raise
+    receiver = Receiver(session, settings, now)
+    receiver.prefetch([item["message_id"] for item in items
+                       if isinstance(item, dict) and isinstance(item.get("message_id"), str)])
+    results = []
+    for item in items:
+        raw = _envelope_bytes(item)
+        try:
+            receipt = receiver.receive(raw)
+        except EnvelopeRejected as rejection:
+            _quarantine(session, settings, raw, rejection, now, remote_address)
+            results.append({"message_id": _routing_fields(raw)[1], "outcome": "rejected",
+                            "status": rejection.status, "reason": rejection.reason,
+                            "detail": rejection.message,
+                            "errors": [problem.as_dict() for problem in rejection.problems]})
+            continue
+        results.append(dict(receipt.as_dict(),
+                            outcome="duplicate" if receipt.duplicate else "applied"))
+    receiver.finish()
+    counts = {outcome: sum(1 for result in results if result["outcome"] == outcome)
+              for outcome in ("applied", "duplicate", "rejected")}
+    logger.info("federation batch received",
+                extra={"peer": _routing_fields(_envelope_bytes(items[0]))[0], **counts})
+    return results
+
+
+def _batch_items(body: bytes) -> list:
+    """Parse a batch request and check its limits; return its envelopes as parsed JSON."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise EnvelopeRejected(
+            "oversized", f"batch request of more than {MAX_BATCH_BYTES} bytes is larger than "
+            f"the limit of {MAX_BATCH_BYTES} bytes; send fewer messages per request")
+    try:
+        request = json.loads(body.decode("utf-8"), object_pairs_hook=reject_duplicate_names,
+                             parse_constant=reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EnvelopeRejected("malformed",
+                               f"batch request is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise EnvelopeRejected("malformed", "batch request must be a JSON object with "
+                               "protocol_version and messages")
+    version = request.get("protocol_version")
+    if version is not None and version not in PROTOCOL_VERSIONS:
+        raise EnvelopeRejected(
+            "unsupported_version", f"protocol version {version!r} is not supported; this node "
+            f"supports {', '.join(PROTOCOL_VERSIONS)}")
+    messages = request.get("messages")
+    if isinstance(messages, list) and len(messages) > MAX_BATCH_MESSAGES:
+        raise EnvelopeRejected(
+            "oversized", f"batch request of {len(messages)} messages is larger than the limit "
+            f"of {MAX_BATCH_MESSAGES} messages; send at most {MAX_BATCH_MESSAGES} per request")
+    problems = schemas.validation_problems("batch_request", request)
+    if problems:
+        listed = "; ".join(f"{problem.path}: {problem.message}" for problem in problems)
+        raise EnvelopeRejected("schema_invalid",
+                               f"batch request is invalid ({len(problems)} errors): {listed}",
+                               problems)
+    return messages
+
+
+def _envelope_bytes(item: object) -> bytes:
+    """Return the wire form of one envelope of a batch: its canonical JSON.
+
+    The sender signs the canonical form, so this is the byte string it sent
+    on its own, and the form that the size limit and the exchange log use.
+    """
+    try:
+        return encode_envelope(item)
+    except (ValueError, TypeError):
+        return json.dumps(item, ensure_ascii=False).encode("utf-8")
 
 
 class _PinnedKeys(Mapping[str, str]):
@@ -264,85 +378,154 @@ def accepts_previous_key(peer: Peer, now: datetime) -> bool:
                 and peer.previous_key_valid_until > now)
 
 
-def _receive(session: Session, settings: Settings, raw: bytes, now: datetime) -> Receipt:
-    peers = _PinnedKeys(session)
-    verified = _verify(raw, peers, settings, now)
-    peer = peers.peer(verified.sender)
-    assert peer is not None
-    if peer.status != "active":
-        raise EnvelopeRejected("suspended_sender", f"sender {peer.node_id!r} is suspended on "
-                               "this node; ask its administrator to reactivate the link",
-                               authenticated=True)
+@dataclass(frozen=True)
+class _StoredMessage:
+    """The inbox columns that the answer to a repeated message needs."""
 
-    # A repeat gets its response before the clock check, so a sender that retries
-    # an old message still gets the stored result.
-    existing = _inbox_row(session, verified.message_id)
-    if existing is not None:
-        return _repeat(existing, verified)
+    message_id: str
+    sender_node_id: str
+    body_sha256: str
+    result: dict
+    received_at: datetime
 
-    check_clock(verified, now)
-    handler = HANDLERS[verified.type]
-    relation = relation_of(peer, settings)
-    if handler.accepted_from not in (relation, ANY_PEER):
-        raise EnvelopeRejected(
-            "not_allowed_from_peer", f"a {verified.type} message is accepted only from a "
-            f"{handler.accepted_from} node, and {peer.node_id!r} is a {relation} of this node",
-            authenticated=True)
-    sequence = verified.envelope["sequence"]
-    if session.scalar(select(InboxMessage.id).where(InboxMessage.sender_node_id == peer.node_id,
-                                                    InboxMessage.sequence == sequence)):
-        raise EnvelopeRejected(
-            "sequence_reused", f"sequence {sequence} from {peer.node_id!r} already belongs to "
-            "another message", authenticated=True)
 
-    try:
-        with session.begin_nested():
-            result = handler.apply(session, settings, peer, verified.envelope)
-            row = InboxMessage(message_id=verified.message_id, message_type=verified.type,
-                               sender_node_id=peer.node_id, sequence=sequence,
-                               body_sha256=verified.content_hash, result=result, received_at=now)
-            session.add(row)
-            session.add(ExchangeLogEntry(direction="inbound", message_id=verified.message_id,
-                                         peer_node_id=peer.node_id, raw=raw, at=now))
-            session.flush()
-    except IntegrityError:
-        # Another request stored the same message id or sequence first.
-        existing = _inbox_row(session, verified.message_id)
+_INBOX = InboxMessage.__table__
+_EXCHANGE_LOG = ExchangeLogEntry.__table__
+_STORED_COLUMNS = (InboxMessage.message_id, InboxMessage.sender_node_id,
+                   InboxMessage.body_sha256, InboxMessage.result, InboxMessage.received_at)
+
+
+class Receiver:
+    """Verifies and applies the envelopes of one transaction, one savepoint per envelope.
+
+    Rows are written with Core inserts: the inbox row inside the envelope's
+    savepoint, so its unique constraints reject a reused sequence or a message
+    id stored concurrently, and the exchange-log rows in one statement by
+    `finish`, which the caller must call before committing.
+    """
+
+    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now
+        self.peers = _PinnedKeys(session)
+        # Inbox rows read or written in this transaction, by message id.
+        self._stored: dict[str, _StoredMessage] = {}
+        # After `prefetch`, an id missing from `_stored` is known not to be in the inbox.
+        self._prefetched: set[str] = set()
+        self._log_rows: list[dict] = []
+        self._next_sequences: dict[str, int] = {}
+
+    def prefetch(self, message_ids: list[str]) -> None:
+        """Read the inbox rows of `message_ids` in one query, before receiving them."""
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return
+        for row in self.session.execute(select(*_STORED_COLUMNS)
+                                        .where(InboxMessage.message_id.in_(wanted))):
+            self._stored[row.message_id] = _StoredMessage(*row)
+        self._prefetched.update(wanted)
+
+    def _stored_message(self, message_id: str, *, refresh: bool = False) -> _StoredMessage | None:
+        if message_id in self._stored:
+            return self._stored[message_id]
+        if message_id in self._prefetched and not refresh:
+            return None
+        row = self.session.execute(select(*_STORED_COLUMNS)
+                                   .where(InboxMessage.message_id == message_id)).first()
+        if row is None:
+            return None
+        self._stored[message_id] = _StoredMessage(*row)
+        return self._stored[message_id]
+
+    def receive(self, raw: bytes) -> Receipt:
+        """Verify, deduplicate and apply one envelope; raise EnvelopeRejected."""
+        session, settings, now = self.session, self.settings, self.now
+        verified = _verify(raw, self.peers, settings, now)
+        peer = self.peers.peer(verified.sender)
+        assert peer is not None
+        if peer.status != "active":
+            raise EnvelopeRejected("suspended_sender", f"sender {peer.node_id!r} is suspended "
+                                   "on this node; ask its administrator to reactivate the link",
+                                   authenticated=True)
+
+        # A repeat gets its response before the clock check, so a sender that
+        # retries an old message still gets the stored result.
+        existing = self._stored_message(verified.message_id)
         if existing is not None:
             return _repeat(existing, verified)
-        raise EnvelopeRejected(
-            "sequence_reused", f"sequence {sequence} from {peer.node_id!r} already belongs to "
-            "another message", authenticated=True) from None
 
-    _record_contact(peer, sequence, now)
-    logger.info("federation message received",
-                extra={"message_id": verified.message_id, "type": verified.type,
-                       "peer": peer.node_id, "sequence": sequence})
-    return Receipt(verified.message_id, result, now, duplicate=False)
+        check_clock(verified, now)
+        handler = HANDLERS[verified.type]
+        relation = relation_of(peer, settings)
+        if handler.accepted_from not in (relation, ANY_PEER):
+            raise EnvelopeRejected(
+                "not_allowed_from_peer", f"a {verified.type} message is accepted only from a "
+                f"{handler.accepted_from} node, and {peer.node_id!r} is a {relation} of this "
+                "node", authenticated=True)
+
+        # A reused sequence is found by the unique constraint on (sender,
+        # sequence) when the inbox row is inserted; the savepoint then undoes
+        # what the handler wrote.
+        sequence = verified.envelope["sequence"]
+        try:
+            with session.begin_nested():
+                result = handler.apply(session, settings, peer, verified.envelope)
+                session.execute(_INBOX.insert().values(
+                    message_id=verified.message_id, message_type=verified.type,
+                    sender_node_id=peer.node_id, sequence=sequence,
+                    body_sha256=verified.content_hash, result=result, received_at=now))
+        except IntegrityError:
+            # Another request stored the same message id first, or the
+            # sequence belongs to another message.
+            existing = self._stored_message(verified.message_id, refresh=True)
+            if existing is not None:
+                return _repeat(existing, verified)
+            raise EnvelopeRejected(
+                "sequence_reused", f"sequence {sequence} from {peer.node_id!r} already belongs "
+                "to another message", authenticated=True) from None
+
+        self._stored[verified.message_id] = _StoredMessage(
+            verified.message_id, peer.node_id, verified.content_hash, result, now)
+        self._log_rows.append({"direction": "inbound", "message_id": verified.message_id,
+                               "peer_node_id": peer.node_id, "raw": raw, "at": now})
+        self._record_contact(peer, sequence)
+        logger.debug("federation message received",
+                     extra={"message_id": verified.message_id, "type": verified.type,
+                            "peer": peer.node_id, "sequence": sequence})
+        return Receipt(verified.message_id, result, now, duplicate=False)
+
+    def _record_contact(self, peer: Peer, sequence: int) -> None:
+        expected = self._next_sequences.get(peer.node_id, peer.next_expected_sequence)
+        if sequence > expected:
+            # Earlier messages may still be on their way (a sender retries them),
+            # so a gap is logged and the message is applied.
+            logger.warning("federation sequence gap",
+                           extra={"peer": peer.node_id, "expected": expected,
+                                  "received": sequence})
+        self._next_sequences[peer.node_id] = max(expected, sequence + 1)
+
+    def finish(self) -> None:
+        """Write the exchange-log rows and the senders' contact times of the applied envelopes."""
+        if self._log_rows:
+            self.session.execute(_EXCHANGE_LOG.insert(), self._log_rows)
+            self._log_rows = []
+        for node_id, next_sequence in self._next_sequences.items():
+            peer = self.peers.peer(node_id)
+            assert peer is not None
+            peer.next_expected_sequence = max(peer.next_expected_sequence, next_sequence)
+            peer.last_contact_at = self.now
+        self._next_sequences = {}
+        self.session.flush()
 
 
-def _inbox_row(session: Session, message_id: str) -> InboxMessage | None:
-    return session.scalar(select(InboxMessage).where(InboxMessage.message_id == message_id))
-
-
-def _repeat(existing: InboxMessage, verified: VerifiedEnvelope) -> Receipt:
+def _repeat(existing: _StoredMessage, verified: VerifiedEnvelope) -> Receipt:
     if (existing.body_sha256 != verified.content_hash
             or existing.sender_node_id != verified.sender):
         raise EnvelopeRejected(
             "replay", f"message id {verified.message_id} was already received with a different "
             "body; a new message needs a new id", authenticated=True)
     return Receipt(existing.message_id, existing.result, existing.received_at, duplicate=True)
-
-
-def _record_contact(peer: Peer, sequence: int, now: datetime) -> None:
-    if sequence > peer.next_expected_sequence:
-        # Earlier messages may still be on their way (a sender retries them),
-        # so a gap is logged and the message is applied.
-        logger.warning("federation sequence gap",
-                       extra={"peer": peer.node_id, "expected": peer.next_expected_sequence,
-                              "received": sequence})
-    peer.next_expected_sequence = max(peer.next_expected_sequence, sequence + 1)
-    peer.last_contact_at = now
 
 
 def _quarantine(session: Session, settings: Settings, raw: bytes, rejection: EnvelopeRejected,

@@ -32,14 +32,25 @@ REJECTION_TITLES = {
 }
 
 
+# Titles of a batch request rejected as a whole; rejections of single
+# envelopes inside a batch are listed in its response.
+BATCH_REJECTION_TITLES = {
+    "oversized": "Batch too large",
+    "malformed": "Malformed batch",
+    "unsupported_version": "Unsupported protocol version",
+    "schema_invalid": "Invalid batch",
+}
+
+
 def _settings() -> Settings:
     return current_app.config["THEODOI_SETTINGS"]
 
 
-def _rejection_response(rejection: EnvelopeRejected):  # noqa: ANN202
+def _rejection_response(rejection: EnvelopeRejected,  # noqa: ANN202
+                        titles: dict[str, str] = REJECTION_TITLES):
     body = {
         "type": "about:blank",
-        "title": REJECTION_TITLES[rejection.reason],
+        "title": titles[rejection.reason],
         "status": rejection.status,
         "detail": rejection.message,
         "reason": rejection.reason,
@@ -78,6 +89,20 @@ def receive():  # noqa: ANN201
         session.commit()
         return _rejection_response(rejection)
     return jsonify(receipt.as_dict())
+
+
+@federation.post(service.BATCH_PATH)
+def receive_batch():  # noqa: ANN201
+    # One byte past the limit is enough to tell that a batch is oversized.
+    body = request.stream.read(service.MAX_BATCH_BYTES + 1)
+    session = db_session()
+    try:
+        results = service.receive_batch(session, _settings(), body,
+                                        remote_address=request.remote_addr)
+    except EnvelopeRejected as rejection:
+        session.commit()
+        return _rejection_response(rejection, BATCH_REJECTION_TITLES)
+    return jsonify({"results": results})
 
 
 @federation.post("/pull")

@@ -223,7 +223,8 @@ class FlakyProxy:
     """A loopback HTTP proxy that misbehaves on the first POSTs it forwards, then passes through.
 
     `script` lists what to do with each POST in turn: "503" answers 503 without
-    forwarding, "drop" forwards the request and closes the connection without
+    forwarding, "404" answers 404 without forwarding (a node that lacks the
+    endpoint), "drop" forwards the request and closes the connection without
     answering (a lost response), "pass" forwards normally. After the script,
     every request passes.
     """
@@ -275,9 +276,11 @@ class FlakyProxy:
                 with self._lock:
                     action = self.script.pop(0) if self.script else "pass"
                     self.seen.append(action)
-                if action == "503":
-                    payload = b'{"title": "Service unavailable", "status": 503}'
-                    connection.sendall(b"HTTP/1.1 503 Service Unavailable\r\n"
+                if action in ("503", "404"):
+                    title = b"Service Unavailable" if action == "503" else b"Not Found"
+                    payload = (b'{"title": "' + title + b'", "status": ' + action.encode()
+                               + b"}")
+                    connection.sendall(b"HTTP/1.1 " + action.encode() + b" " + title + b"\r\n"
                                        b"Content-Type: application/problem+json\r\n"
                                        b"Content-Length: " + str(len(payload)).encode()
                                        + b"\r\n\r\n" + payload)
