@@ -2,21 +2,29 @@
 
 A parent node runs under `theodoi serve` (gunicorn) on a loopback port. Each
 child is a thread of this script with its own key pair, its own SQLite
-database (copied from one migrated file) and its own outbox. The script runs
-two phases:
+database (copied from one migrated file) and its own outbox. The parent first
+assigns one document of `--burst + --paced` tasks to the children's org unit,
+so it sends each child a directive and every child can report on every task.
+The messages are task_status reports (state in_progress), which the parent
+applies through its task workflow: a progress update submitted and approved.
+The script runs two phases:
 
 1. Throughput: every child queues `--burst` task_status messages, then all
-   children push at once with `send_pending`. The figure is the number of
-   messages the parent stored divided by the time from the first to the last
-   stored message.
+   children push at once with `send_pending`, in batch requests when the
+   parent publishes them (`--single` sends one message per request). The
+   figure is the number of messages the parent stored divided by the time
+   from the start of the push to the return of the last child's push. (The
+   messages of one batch share one `received_at`, so the span between the
+   first and the last stored message would overstate the rate.)
 2. Delay: every child queues one message, pushes it at once (as the
    background sender does after a commit), waits `--pause` seconds and
    repeats, `--paced` times. The delay of a message runs from its queueing
    at the child to its row in the parent's inbox (`received_at`).
 
-Beside each figure it measures a baseline in the same run: the same kind of
-messages queued and then verified and stored by `service.receive_message`
-in this process, without HTTP, on a database of the same kind.
+Beside each figure it measures baselines in the same run: the same kind of
+messages queued and then verified and stored in this process, without HTTP,
+on a database of the same kind. One baseline calls `service.receive_message`
+per message, the other `service.receive_batch` per batch.
 
     python bench/federation_throughput.py                  # SQLite parent
     python bench/federation_throughput.py --parent-url postgresql://postgres@127.0.0.1:5432/fedbench
@@ -27,7 +35,9 @@ The PostgreSQL database must exist and be empty.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import shutil
 import signal
 import socket
@@ -38,7 +48,8 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,24 +60,81 @@ from sqlalchemy import func, select  # noqa: E402
 from node.cli import initialise_node  # noqa: E402
 from node.core.db import make_engine, make_session_factory  # noqa: E402
 from node.core.settings import Settings, load_settings  # noqa: E402
+from node.core.cli_support import open_session  # noqa: E402
+from node.core.db import utcnow  # noqa: E402
+from node.federation.batch_delivery import (  # noqa: E402
+    PUSH_BATCH_SIZE,
+    forget_batch_limits,
+    refresh_batch_limits,
+)
 from node.federation.client import queue_message  # noqa: E402
+from node.federation.content_models import TaskLink  # noqa: E402
 from node.federation.delivery import send_pending  # noqa: E402
+from node.federation.envelope import format_timestamp  # noqa: E402
 from node.federation.identity import ensure_node_keys, node_public_key  # noqa: E402
 from node.federation.models import InboxMessage, OutboxMessage, Peer  # noqa: E402
-from node.federation.service import receive_message  # noqa: E402
+from node.federation.service import receive_batch, receive_message  # noqa: E402
+from node.local_tasks.calendar import load_calendar  # noqa: E402
+from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput  # noqa: E402
+from node.local_tasks.models import OrgUnit  # noqa: E402
+from node.local_tasks.service import create_document  # noqa: E402
+
+CHILD_ORG_UNIT = "TU01"
 
 
-def task_status(child: int, index: int) -> dict:
+def task_status(task_ref: str, index: int) -> dict:
+    """Return an approved in_progress report on `task_ref`, stamped now (about 600 bytes signed)."""
+    now = format_timestamp(utcnow())
     return {"updates": [{
-        "task_ref": f"VPTW/12-NQ/TW/{child}/{index}",
-        "reported_state": "completed",
-        "completed_at": "2026-03-02T03:00:00Z",
-        "result_summary": "Đã hoàn thành, báo cáo kết quả kèm theo",
+        "task_ref": task_ref,
+        "reported_state": "in_progress",
+        "progress_percent": index % 100,
+        "result_summary": "Đang triển khai, đã hoàn thành các bước chuẩn bị",
         "confidentiality": "regular",
-        "reported_at": "2026-03-02T04:00:00Z",
-        "approved_at": "2026-03-02T05:00:00+07:00",
+        "reported_at": now,
+        "approved_at": now,
         "approved_by": "Nguyễn Văn A",
     }]}
+
+
+def aggregate_report(index: int) -> dict:
+    """Return a quarterly aggregate report of the children's org unit, as of now."""
+    counts = {"completed_on_time": index % 7, "completed_late": 1, "in_progress_on_time": 2,
+              "in_progress_overdue": 0, "implemented_not_completed": 0,
+              "not_started_on_time": 3, "not_started_overdue": 1}
+    return {"org_unit_code": CHILD_ORG_UNIT,
+            "period": {"kind": "quarter", "start": "2026-01-01", "end": "2026-03-31"},
+            "as_of": format_timestamp(utcnow()),
+            "rows": [{"org_unit_code": CHILD_ORG_UNIT, "counts": counts,
+                      "total": sum(counts.values())}]}
+
+
+def payload_for(message_type: str, task_ref: str, index: int) -> dict:
+    if message_type == "aggregate_report":
+        return aggregate_report(index)
+    return task_status(task_ref, index)
+
+
+def assign_tasks(settings: Settings, count: int) -> dict[str, list[str]]:
+    """Assign one document of `count` tasks to the children; return each child's task refs."""
+    with open_session(settings) as session:
+        unit_name = session.scalar(select(OrgUnit.name).where(OrgUnit.code == CHILD_ORG_UNIT))
+        deadline = DeadlineInput(text="2027-06-30", on=date(2027, 6, 30), precision="day",
+                                 time_class="with_deadline")
+        tasks = [TaskInput(content=f"Nhiệm vụ số {index + 1}", lead_agencies=[unit_name],
+                           coordinating_agencies=[], deadline=deadline)
+                 for index in range(count)]
+        create_document(session, DocumentInput(
+            reference="12-NQ/TW", summary="Nghị quyết về công tác kiểm tra",
+            issued_on=date(2026, 1, 5), signer="Trần Văn B", confidentiality="regular",
+            tasks=tasks), calendar=load_calendar(settings))
+    refs: dict[str, list[str]] = {}
+    with open_session(settings) as session:
+        for node_id, task_ref in session.execute(
+                select(TaskLink.peer_node_id, TaskLink.task_ref)
+                .where(TaskLink.direction == "sent").order_by(TaskLink.task_id)):
+            refs.setdefault(node_id, []).append(task_ref)
+    return refs
 
 
 def free_port() -> int:
@@ -92,19 +160,23 @@ def write_config(directory: Path, database_url: str, node_id: str, level: int,
 class Child:
     settings: Settings
     sessions: object
+    task_refs: list[str] = field(default_factory=list)
+    message_type: str = "task_status"
 
     def queue(self, index: int, child_number: int) -> None:
+        # Children start on different tasks, so they seldom update one task at once.
+        task_ref = self.task_refs[(index + child_number) % len(self.task_refs)]
         with self.sessions() as session:
             parent = session.scalar(select(Peer))
-            queue_message(session, self.settings, parent, "task_status",
-                          task_status(child_number, index))
+            queue_message(session, self.settings, parent, self.message_type,
+                          payload_for(self.message_type, task_ref, index))
             session.commit()
 
 
 def make_children(work: Path, count: int, parent_id: str, parent_url: str) -> list[Child]:
     template = work / "child-template.sqlite3"
     template_settings = write_config(work / "template", f"sqlite:///{template}", "template",
-                                     1, "TU01")
+                                     1, CHILD_ORG_UNIT)
     initialise_node(template_settings)
     children = []
     for number in range(count):
@@ -113,7 +185,7 @@ def make_children(work: Path, count: int, parent_id: str, parent_url: str) -> li
         directory.mkdir()
         shutil.copyfile(template, database)
         settings = write_config(directory, f"sqlite:///{database}", f"tinh{number:02d}", 1,
-                                "TU01")
+                                CHILD_ORG_UNIT)
         ensure_node_keys(settings)
         sessions = make_session_factory(make_engine(settings.effective_database_url))
         with sessions() as session:
@@ -131,7 +203,8 @@ PARENT_KEY: list[str] = []
 def link_children(parent_sessions, children: list[Child]) -> None:  # noqa: ANN001
     with parent_sessions() as session:
         for child in children:
-            session.add(Peer(node_id=child.settings.node_id, level=1, org_unit_code="TU01",
+            session.add(Peer(node_id=child.settings.node_id, level=1,
+                             org_unit_code=CHILD_ORG_UNIT,
                              public_key=node_public_key(child.settings), protocol_version="1"))
         session.commit()
 
@@ -179,15 +252,22 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def baseline(work: Path, database_url: str, children: int, burst: int) -> tuple[float, list]:
-    """Queue and then receive the same kind of messages in this process, without HTTP."""
+def baseline(work: Path, database_url: str, children: int, burst: int, paced: int,
+             baseline_messages: int, profile: int,
+             message_type: str) -> tuple[float, float, list]:
+    """Queue and then receive the same kind of messages in this process, without HTTP.
+
+    Return the rate of `receive_message` one by one, the rate of
+    `receive_batch` in batches of PUSH_BATCH_SIZE, and the delays of 200
+    messages each queued and then received at once.
+    """
     settings = write_config(work / "baseline-parent", database_url, "central-baseline", 0,
                             "VPTW")
     initialise_node(settings)
     parent_sessions = make_session_factory(make_engine(settings.effective_database_url))
     child_settings = write_config(work / "baseline-child",
                                   f"sqlite:///{work / 'baseline-child.sqlite3'}", "tinh-base",
-                                  1, "TU01")
+                                  1, CHILD_ORG_UNIT)
     initialise_node(child_settings)
     child_sessions = make_session_factory(make_engine(child_settings.effective_database_url))
     with child_sessions() as session:
@@ -195,38 +275,63 @@ def baseline(work: Path, database_url: str, children: int, burst: int) -> tuple[
                          public_key=node_public_key(settings), protocol_version="1"))
         session.commit()
     with parent_sessions() as session:
-        session.add(Peer(node_id=child_settings.node_id, level=1, org_unit_code="TU01",
+        session.add(Peer(node_id=child_settings.node_id, level=1, org_unit_code=CHILD_ORG_UNIT,
                          public_key=node_public_key(child_settings), protocol_version="1"))
         session.commit()
-    total = children * burst
-    bodies = []
-    with child_sessions() as session:
-        parent = session.scalar(select(Peer))
-        for index in range(total):
-            bodies.append(queue_message(session, child_settings, parent, "task_status",
-                                        task_status(0, index)).body)
-        session.commit()
+    task_refs = assign_tasks(settings, burst + paced)[child_settings.node_id]
+
+    def queue_bodies(count: int, start: int) -> list[bytes]:
+        with child_sessions() as session:
+            parent = session.scalar(select(Peer))
+            bodies = [queue_message(session, child_settings, parent, message_type,
+                                    payload_for(message_type, task_refs[index % len(task_refs)],
+                                                start + index)).body
+                      for index in range(count)]
+            session.commit()
+        return bodies
+
+    total = min(children * burst, baseline_messages)
+    bodies = queue_bodies(total, 0)
     started = time.perf_counter()
     for body in bodies:
         with parent_sessions() as session:
             receive_message(session, settings, body)
             session.commit()
-    rate = total / (time.perf_counter() - started)
+    single_rate = total / (time.perf_counter() - started)
+
+    bodies = queue_bodies(total, total)
+    requests = [b'{"messages":[' + b",".join(bodies[first:first + PUSH_BATCH_SIZE])
+                + b'],"protocol_version":"1"}'
+                for first in range(0, total, PUSH_BATCH_SIZE)]
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for request in requests:
+        with parent_sessions() as session:
+            results = receive_batch(session, settings, request)
+            session.commit()
+        rejected = [result for result in results if result["outcome"] != "applied"]
+        if rejected:
+            raise SystemExit(f"the baseline parent did not apply a message: {rejected[0]}")
+    if profiler:
+        profiler.disable()
+    batch_rate = total / (time.perf_counter() - started)
+    if profiler:
+        print(f"\ncProfile of receive_batch, {total} messages in batches of "
+              f"{PUSH_BATCH_SIZE} (top {profile} by cumulative time):")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
 
     # Delay without HTTP: queue at the child, then verify and store at the parent.
     delays = []
     for index in range(200):
         begun = time.perf_counter()
-        with child_sessions() as session:
-            parent = session.scalar(select(Peer))
-            body = queue_message(session, child_settings, parent, "task_status",
-                                 task_status(1, index)).body
-            session.commit()
+        [body] = queue_bodies(1, 2 * total + index)
         with parent_sessions() as session:
             receive_message(session, settings, body)
             session.commit()
         delays.append(time.perf_counter() - begun)
-    return rate, delays
+    return single_rate, batch_rate, delays
 
 
 def main() -> None:
@@ -244,6 +349,16 @@ def main() -> None:
     parser.add_argument("--baseline-url", default="",
                         help="database URL for the baseline (default: SQLite; give an empty "
                              "PostgreSQL database when --parent-url is PostgreSQL)")
+    parser.add_argument("--message-type", choices=("task_status", "aggregate_report"),
+                        default="task_status",
+                        help="task_status runs the parent's task workflow for each message; "
+                             "aggregate_report only replaces one stored row")
+    parser.add_argument("--single", action="store_true",
+                        help="push one message per request, as to a parent without batches")
+    parser.add_argument("--baseline-messages", type=int, default=500,
+                        help="messages each baseline receives (at most children x burst)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N costliest calls of the receive_batch baseline")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     options = parser.parse_args()
 
@@ -258,6 +373,11 @@ def main() -> None:
     parent_http = f"http://127.0.0.1:{port}"
     children = make_children(work, options.children, "central", parent_http)
     link_children(parent_sessions, children)
+    task_refs = assign_tasks(parent_settings, options.burst + options.paced)
+    for child in children:
+        child.task_refs = task_refs[child.settings.node_id]
+        child.message_type = options.message_type
+    load_before = os.getloadavg()
 
     log = (work / "parent-server.log").open("wb")
     server = subprocess.Popen(
@@ -276,6 +396,8 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the parent did not start; see parent-server.log")
                 time.sleep(0.2)
+        if not options.single and refresh_batch_limits(parent_http) is None:
+            raise SystemExit("the parent publishes no batch endpoint in GET /info")
 
         # Phase 1: throughput.
         run_threads(children, lambda number, child: [child.queue(index, number)
@@ -287,10 +409,7 @@ def main() -> None:
         expected = options.children * options.burst
         if len(rows) != expected:
             raise SystemExit(f"the parent stored {len(rows)} messages, not {expected}")
-        times = sorted(row[2] for row in rows)
-        span = (times[-1] - times[0]).total_seconds()
-        applied_rate = len(rows) / span if span else float("inf")
-        wall_rate = len(rows) / elapsed
+        applied_rate = len(rows) / elapsed
         last_id = max(row[0] for row in rows)
 
         # Phase 2: delay from queue to visibility.
@@ -311,17 +430,29 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+        forget_batch_limits(parent_http)
+    load_after = os.getloadavg()
 
-    base_rate, base_delays = baseline(work, options.baseline_url
-                                      or f"sqlite:///{work / 'baseline.sqlite3'}",
-                                      options.children, options.burst)
+    single_rate, batch_rate, base_delays = baseline(
+        work, options.baseline_url or f"sqlite:///{work / 'baseline.sqlite3'}",
+        options.children, options.burst, options.paced, options.baseline_messages,
+        options.profile, options.message_type)
     engine = "PostgreSQL" if parent_url.startswith("postgresql") else "SQLite"
     print(f"\nParent database: {engine}; gunicorn workers: {options.workers} x 4 threads; "
-          f"CPUs: {os.cpu_count()}")
+          f"CPUs: {os.cpu_count()}; messages: {options.message_type}; requests: "
+          f"{'one message each' if options.single else f'batches of up to {PUSH_BATCH_SIZE}'}")
+    print(f"Load average (1, 5, 15 min) before the HTTP phases: "
+          f"{', '.join(f'{value:.1f}' for value in load_before)}; after them: "
+          f"{', '.join(f'{value:.1f}' for value in load_after)}")
     print(f"Throughput, {expected} messages from {options.children} children over HTTP: "
-          f"{applied_rate:.0f} messages/s applied (first to last stored), "
-          f"{wall_rate:.0f} messages/s over the whole push ({elapsed:.1f} s)")
-    print(f"  baseline without HTTP (receive_message in one thread): {base_rate:.0f} messages/s")
+          f"{applied_rate:.0f} messages/s applied ({elapsed:.1f} s from the start of the push "
+          "to the last child's return)")
+    print(f"  baseline without HTTP, one thread, {min(expected, options.baseline_messages)} "
+          "messages: receive_message one by one "
+          f"{single_rate:.0f} messages/s; receive_batch in batches of {PUSH_BATCH_SIZE} "
+          f"{batch_rate:.0f} messages/s")
+    print(f"  ratio HTTP / batch baseline: {applied_rate / batch_rate:.2f}; "
+          f"HTTP / one-by-one baseline: {applied_rate / single_rate:.2f}")
     print(f"Delay from queue to visibility, {len(delays)} messages "
           f"({options.children} children, one every {options.pause} s each): "
           f"p50 {statistics.median(delays) * 1000:.0f} ms, "

@@ -18,8 +18,8 @@ exactly-once and retry rules of `node.federation.delivery` hold per message:
 - the request succeeded: each result is applied in order. Applied and
   duplicate messages are delivered, a rejected message is marked failed, and
   a message rejected for a reason of the link (`suspended_sender`) waits for
-  a retry together with the messages after it, which are sent again later and
-  answered as duplicates if the peer had applied them.
+  a retry together with the messages after it. Those are sent again later,
+  and the peer returns a duplicate result for each one it had applied.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from node.federation.models import ExchangeLogEntry, OutboxMessage, Peer
 
 logger = logging.getLogger(__name__)
 
-# The most messages this node sends in one batch, whatever the peer accepts.
+# The maximum number of messages this node sends in one batch, whatever the peer accepts.
 # A batch is applied in one transaction at the receiver, so a larger one holds
 # the receiver's write lock longer and loses more work when the request fails.
 PUSH_BATCH_SIZE = 50
@@ -126,7 +126,7 @@ def refresh_batch_limits(base_url: str) -> BatchLimits | None:
 
 @dataclass
 class BatchOutcome:
-    """What one batch request did to its messages."""
+    """The outcome of one batch request for its messages."""
 
     delivered: int = 0
     rejected: int = 0

@@ -18,6 +18,9 @@ The receiver deduplicates on the message id and content, so a message sent
 twice (a lost response, a sender killed after sending and before recording
 it) is applied once and the repeat gets the original result.
 
+When the peer accepts batches, the messages go in batch requests
+(`node.federation.batch_delivery`) with the same order and retry rules.
+
 One sender per node
 -------------------
 Every process of the node (each gunicorn worker, `theodoi federation run`,
@@ -72,8 +75,8 @@ from node.federation.models import Lease, OutboxMessage, Peer
 logger = logging.getLogger(__name__)
 
 LEASE_NAME = "federation_sender"
-# A holder renews the lease after every message; one that stops renewing for
-# this long is presumed dead even if its process cannot be checked.
+# A holder renews the lease after every message or batch. A holder that stops
+# renewing for this long is presumed dead, even if its process cannot be checked.
 LEASE_SECONDS = 60
 BATCH_SIZE = 100
 # Messages a parent returns for one pull request; the child sends another until none are left.

@@ -287,8 +287,8 @@ def _batch_items(body: bytes) -> list:
     """Parse a batch request and check its limits; return its envelopes as parsed JSON."""
     if len(body) > MAX_BATCH_BYTES:
         raise EnvelopeRejected(
-            "oversized", f"batch request of more than {MAX_BATCH_BYTES} bytes is larger than "
-            f"the limit of {MAX_BATCH_BYTES} bytes; send fewer messages per request")
+            "oversized", f"batch request is larger than the limit of {MAX_BATCH_BYTES} bytes; "
+            "send fewer messages per request")
     try:
         request = json.loads(body.decode("utf-8"), object_pairs_hook=reject_duplicate_names,
                              parse_constant=reject_constant)
@@ -380,7 +380,7 @@ def accepts_previous_key(peer: Peer, now: datetime) -> bool:
 
 @dataclass(frozen=True)
 class _StoredMessage:
-    """The inbox columns that the answer to a repeated message needs."""
+    """The inbox columns that the response to a repeated message needs."""
 
     message_id: str
     sender_node_id: str
@@ -398,10 +398,10 @@ _STORED_COLUMNS = (InboxMessage.message_id, InboxMessage.sender_node_id,
 class Receiver:
     """Verifies and applies the envelopes of one transaction, one savepoint per envelope.
 
-    Rows are written with Core inserts: the inbox row inside the envelope's
-    savepoint, so its unique constraints reject a reused sequence or a message
-    id stored concurrently, and the exchange-log rows in one statement by
-    `finish`, which the caller must call before committing.
+    Rows are written with Core inserts. The inbox row is inserted inside the
+    envelope's savepoint, so its unique constraints reject a reused sequence or
+    a message id stored concurrently. The exchange-log rows are inserted in one
+    statement by `finish`, which the caller must call before committing.
     """
 
     def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
@@ -464,9 +464,9 @@ class Receiver:
                 f"{handler.accepted_from} node, and {peer.node_id!r} is a {relation} of this "
                 "node", authenticated=True)
 
-        # A reused sequence is found by the unique constraint on (sender,
-        # sequence) when the inbox row is inserted; the savepoint then undoes
-        # what the handler wrote.
+        # The unique constraint on (sender, sequence) rejects a reused sequence
+        # when the inbox row is inserted, and the savepoint then undoes what
+        # the handler wrote.
         sequence = verified.envelope["sequence"]
         try:
             with session.begin_nested():

@@ -212,7 +212,7 @@ def pair(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
 
 def test_batches_survive_503_and_lost_response(pair) -> None:  # noqa: ANN001
     parent, child = pair
-    # The first request is the GET /info that tells the child about batches.
+    # The first request is the GET /info that publishes the batch limits to the child.
     proxy = FlakyProxy(parent.port, ["pass", "503", "drop"])
     try:
         link(parent, child, child_knows_parent_url=proxy.url)
