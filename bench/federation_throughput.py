@@ -2,9 +2,11 @@
 
 A parent node runs under `theodoi serve` (gunicorn) on a loopback port. Each
 child is a thread of this script with its own key pair, its own SQLite
-database (copied from one migrated file) and its own outbox. The parent first
-assigns one document of `--burst + --paced` tasks to the children's org unit,
-so it sends each child a directive and every child can report on every task.
+database (copied from one migrated file) and its own outbox. Child n belongs
+to the n-th provincial committee of the seeded org tree (there are 34, so
+children 35 to 50 share one with another child). The parent first assigns a
+document of `--tasks` tasks to each of these org units, which sends each
+child a directive, and each child reports on its tasks in turn.
 The messages are task_status reports (state in_progress), which the parent
 applies through its task workflow: a progress update submitted and approved.
 The script runs two phases:
@@ -63,7 +65,6 @@ from node.core.settings import Settings, load_settings  # noqa: E402
 from node.core.cli_support import open_session  # noqa: E402
 from node.core.db import utcnow  # noqa: E402
 from node.federation.batch_delivery import (  # noqa: E402
-    PUSH_BATCH_SIZE,
     forget_batch_limits,
     refresh_batch_limits,
 )
@@ -97,37 +98,49 @@ def task_status(task_ref: str, index: int) -> dict:
     }]}
 
 
-def aggregate_report(index: int) -> dict:
-    """Return a quarterly aggregate report of the children's org unit, as of now."""
+def aggregate_report(org_unit: str, index: int) -> dict:
+    """Return a quarterly aggregate report of `org_unit`, as of now."""
     counts = {"completed_on_time": index % 7, "completed_late": 1, "in_progress_on_time": 2,
               "in_progress_overdue": 0, "implemented_not_completed": 0,
               "not_started_on_time": 3, "not_started_overdue": 1}
-    return {"org_unit_code": CHILD_ORG_UNIT,
+    return {"org_unit_code": org_unit,
             "period": {"kind": "quarter", "start": "2026-01-01", "end": "2026-03-31"},
             "as_of": format_timestamp(utcnow()),
-            "rows": [{"org_unit_code": CHILD_ORG_UNIT, "counts": counts,
+            "rows": [{"org_unit_code": org_unit, "counts": counts,
                       "total": sum(counts.values())}]}
 
 
-def payload_for(message_type: str, task_ref: str, index: int) -> dict:
+def payload_for(message_type: str, org_unit: str, task_ref: str, index: int) -> dict:
     if message_type == "aggregate_report":
-        return aggregate_report(index)
+        return aggregate_report(org_unit, index)
     return task_status(task_ref, index)
 
 
-def assign_tasks(settings: Settings, count: int) -> dict[str, list[str]]:
-    """Assign one document of `count` tasks to the children; return each child's task refs."""
+def province_codes(settings: Settings) -> list[str]:
+    """Return the codes of the provincial party committees (TU...) in the seeded org tree."""
     with open_session(settings) as session:
-        unit_name = session.scalar(select(OrgUnit.name).where(OrgUnit.code == CHILD_ORG_UNIT))
-        deadline = DeadlineInput(text="2027-06-30", on=date(2027, 6, 30), precision="day",
-                                 time_class="with_deadline")
-        tasks = [TaskInput(content=f"Nhiệm vụ số {index + 1}", lead_agencies=[unit_name],
-                           coordinating_agencies=[], deadline=deadline)
-                 for index in range(count)]
-        create_document(session, DocumentInput(
-            reference="12-NQ/TW", summary="Nghị quyết về công tác kiểm tra",
-            issued_on=date(2026, 1, 5), signer="Trần Văn B", confidentiality="regular",
-            tasks=tasks), calendar=load_calendar(settings))
+        return list(session.scalars(select(OrgUnit.code).where(OrgUnit.code.like("TU%"))
+                                    .order_by(OrgUnit.code)))
+
+
+def assign_tasks(settings: Settings, org_units: set[str], count: int) -> dict[str, list[str]]:
+    """Assign a document of `count` tasks to each org unit; return each child's task refs.
+
+    Committing each document queues its directive to the children of that
+    org unit, which also records the task references they report on.
+    """
+    deadline = DeadlineInput(text="2027-06-30", on=date(2027, 6, 30), precision="day",
+                             time_class="with_deadline")
+    for number, code in enumerate(sorted(org_units)):
+        with open_session(settings) as session:
+            unit_name = session.scalar(select(OrgUnit.name).where(OrgUnit.code == code))
+            tasks = [TaskInput(content=f"Nhiệm vụ số {index + 1}", lead_agencies=[unit_name],
+                               coordinating_agencies=[], deadline=deadline)
+                     for index in range(count)]
+            create_document(session, DocumentInput(
+                reference=f"{number + 1}-KH/TW", summary="Kế hoạch kiểm tra, giám sát",
+                issued_on=date(2026, 1, 5), signer="Trần Văn B", confidentiality="regular",
+                tasks=tasks), calendar=load_calendar(settings))
     refs: dict[str, list[str]] = {}
     with open_session(settings) as session:
         for node_id, task_ref in session.execute(
@@ -144,7 +157,7 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, database_url: str, node_id: str, level: int,
-                 org_unit: str) -> Settings:
+                 org_unit: str, batch_size: int = 10) -> Settings:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "theodoi.toml"
     config.write_text(
@@ -152,7 +165,7 @@ def write_config(directory: Path, database_url: str, node_id: str, level: int,
         f'secret_key = "bench"\nlog_level = "WARNING"\n'
         f'[node]\nid = "{node_id}"\nlevel = {level}\norg_unit = "{org_unit}"\n'
         '[federation]\nretry_base_seconds = 0.05\nretry_max_seconds = 0.5\n'
-        'sync_interval_seconds = 0\n', encoding="utf-8")
+        f'sync_interval_seconds = 0\npush_batch_size = {batch_size}\n', encoding="utf-8")
     return load_settings(config)
 
 
@@ -164,16 +177,19 @@ class Child:
     message_type: str = "task_status"
 
     def queue(self, index: int, child_number: int) -> None:
-        # Children start on different tasks, so they seldom update one task at once.
+        # Children that share an org unit start on different tasks.
         task_ref = self.task_refs[(index + child_number) % len(self.task_refs)]
         with self.sessions() as session:
             parent = session.scalar(select(Peer))
             queue_message(session, self.settings, parent, self.message_type,
-                          payload_for(self.message_type, task_ref, index))
+                          payload_for(self.message_type, self.settings.node_org_unit,
+                                      task_ref, index))
             session.commit()
 
 
-def make_children(work: Path, count: int, parent_id: str, parent_url: str) -> list[Child]:
+def make_children(work: Path, count: int, parent_id: str, parent_url: str,
+                  batch_size: int, org_units: list[str]) -> list[Child]:
+    """Create `count` children; child n belongs to org unit n of `org_units`, cycling."""
     template = work / "child-template.sqlite3"
     template_settings = write_config(work / "template", f"sqlite:///{template}", "template",
                                      1, CHILD_ORG_UNIT)
@@ -185,7 +201,7 @@ def make_children(work: Path, count: int, parent_id: str, parent_url: str) -> li
         directory.mkdir()
         shutil.copyfile(template, database)
         settings = write_config(directory, f"sqlite:///{database}", f"tinh{number:02d}", 1,
-                                CHILD_ORG_UNIT)
+                                org_units[number % len(org_units)], batch_size)
         ensure_node_keys(settings)
         sessions = make_session_factory(make_engine(settings.effective_database_url))
         with sessions() as session:
@@ -204,7 +220,7 @@ def link_children(parent_sessions, children: list[Child]) -> None:  # noqa: ANN0
     with parent_sessions() as session:
         for child in children:
             session.add(Peer(node_id=child.settings.node_id, level=1,
-                             org_unit_code=CHILD_ORG_UNIT,
+                             org_unit_code=child.settings.node_org_unit,
                              public_key=node_public_key(child.settings), protocol_version="1"))
         session.commit()
 
@@ -252,13 +268,13 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def baseline(work: Path, database_url: str, children: int, burst: int, paced: int,
-             baseline_messages: int, profile: int,
-             message_type: str) -> tuple[float, float, list]:
+def baseline(work: Path, database_url: str, children: int, burst: int, tasks: int,
+             baseline_messages: int, profile: int, message_type: str,
+             batch_size: int) -> tuple[float, float, list]:
     """Queue and then receive the same kind of messages in this process, without HTTP.
 
     Return the rate of `receive_message` one by one, the rate of
-    `receive_batch` in batches of PUSH_BATCH_SIZE, and the delays of 200
+    `receive_batch` in batches of `batch_size`, and the delays of 200
     messages each queued and then received at once.
     """
     settings = write_config(work / "baseline-parent", database_url, "central-baseline", 0,
@@ -278,13 +294,14 @@ def baseline(work: Path, database_url: str, children: int, burst: int, paced: in
         session.add(Peer(node_id=child_settings.node_id, level=1, org_unit_code=CHILD_ORG_UNIT,
                          public_key=node_public_key(child_settings), protocol_version="1"))
         session.commit()
-    task_refs = assign_tasks(settings, burst + paced)[child_settings.node_id]
+    task_refs = assign_tasks(settings, {CHILD_ORG_UNIT}, tasks)[child_settings.node_id]
 
     def queue_bodies(count: int, start: int) -> list[bytes]:
         with child_sessions() as session:
             parent = session.scalar(select(Peer))
             bodies = [queue_message(session, child_settings, parent, message_type,
-                                    payload_for(message_type, task_refs[index % len(task_refs)],
+                                    payload_for(message_type, CHILD_ORG_UNIT,
+                                                task_refs[index % len(task_refs)],
                                                 start + index)).body
                       for index in range(count)]
             session.commit()
@@ -300,9 +317,9 @@ def baseline(work: Path, database_url: str, children: int, burst: int, paced: in
     single_rate = total / (time.perf_counter() - started)
 
     bodies = queue_bodies(total, total)
-    requests = [b'{"messages":[' + b",".join(bodies[first:first + PUSH_BATCH_SIZE])
+    requests = [b'{"messages":[' + b",".join(bodies[first:first + batch_size])
                 + b'],"protocol_version":"1"}'
-                for first in range(0, total, PUSH_BATCH_SIZE)]
+                for first in range(0, total, batch_size)]
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if profiler:
@@ -319,7 +336,7 @@ def baseline(work: Path, database_url: str, children: int, burst: int, paced: in
     batch_rate = total / (time.perf_counter() - started)
     if profiler:
         print(f"\ncProfile of receive_batch, {total} messages in batches of "
-              f"{PUSH_BATCH_SIZE} (top {profile} by cumulative time):")
+              f"{batch_size} (top {profile} by cumulative time):")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
 
     # Delay without HTTP: queue at the child, then verify and store at the parent.
@@ -353,6 +370,11 @@ def main() -> None:
                         default="task_status",
                         help="task_status runs the parent's task workflow for each message; "
                              "aggregate_report only replaces one stored row")
+    parser.add_argument("--tasks", type=int, default=10,
+                        help="tasks assigned to each org unit; a child reports on them in turn")
+    parser.add_argument("--batch-size", type=int, default=10,
+                        help="the children's federation.push_batch_size, and the batch size "
+                             "of the receive_batch baseline")
     parser.add_argument("--single", action="store_true",
                         help="push one message per request, as to a parent without batches")
     parser.add_argument("--baseline-messages", type=int, default=500,
@@ -371,9 +393,11 @@ def main() -> None:
     parent_sessions = make_session_factory(make_engine(parent_settings.effective_database_url))
     port = free_port()
     parent_http = f"http://127.0.0.1:{port}"
-    children = make_children(work, options.children, "central", parent_http)
+    children = make_children(work, options.children, "central", parent_http,
+                             options.batch_size, province_codes(parent_settings))
     link_children(parent_sessions, children)
-    task_refs = assign_tasks(parent_settings, options.burst + options.paced)
+    task_refs = assign_tasks(parent_settings,
+                             {child.settings.node_org_unit for child in children}, options.tasks)
     for child in children:
         child.task_refs = task_refs[child.settings.node_id]
         child.message_type = options.message_type
@@ -435,12 +459,12 @@ def main() -> None:
 
     single_rate, batch_rate, base_delays = baseline(
         work, options.baseline_url or f"sqlite:///{work / 'baseline.sqlite3'}",
-        options.children, options.burst, options.paced, options.baseline_messages,
-        options.profile, options.message_type)
+        options.children, options.burst, options.tasks, options.baseline_messages,
+        options.profile, options.message_type, options.batch_size)
     engine = "PostgreSQL" if parent_url.startswith("postgresql") else "SQLite"
     print(f"\nParent database: {engine}; gunicorn workers: {options.workers} x 4 threads; "
           f"CPUs: {os.cpu_count()}; messages: {options.message_type}; requests: "
-          f"{'one message each' if options.single else f'batches of up to {PUSH_BATCH_SIZE}'}")
+          f"{'one message each' if options.single else f'batches of up to {options.batch_size}'}")
     print(f"Load average (1, 5, 15 min) before the HTTP phases: "
           f"{', '.join(f'{value:.1f}' for value in load_before)}; after them: "
           f"{', '.join(f'{value:.1f}' for value in load_after)}")
@@ -449,7 +473,7 @@ def main() -> None:
           "to the last child's return)")
     print(f"  baseline without HTTP, one thread, {min(expected, options.baseline_messages)} "
           "messages: receive_message one by one "
-          f"{single_rate:.0f} messages/s; receive_batch in batches of {PUSH_BATCH_SIZE} "
+          f"{single_rate:.0f} messages/s; receive_batch in batches of {options.batch_size} "
           f"{batch_rate:.0f} messages/s")
     print(f"  ratio HTTP / batch baseline: {applied_rate / batch_rate:.2f}; "
           f"HTTP / one-by-one baseline: {applied_rate / single_rate:.2f}")

@@ -88,6 +88,14 @@ class Settings:
     federation_retry_max_seconds: float = 3600.0
     federation_sync_interval_seconds: float = 60.0
     federation_key_grace_hours: int = 72
+    # The maximum number of messages pushed in one batch request. The parent
+    # applies a batch in one transaction, which on SQLite holds the single write
+    # lock throughout, so every concurrent push waits for it.
+    # NOTE: 10 is an estimate, not a measured optimum. On a 2-CPU machine at
+    # load 8 to 10, with the task workflow at 0.1 to 0.2 s per message, 50
+    # children pushing batches of 10 ran past the 15 s busy and HTTP timeouts
+    # (docs/benchmarks.md, "Batches, and the task workflow behind each message").
+    federation_push_batch_size: int = 10
     # Place of issue printed before the date of every report ([reports] place):
     # the seat of the body this node serves. A report request may give another.
     reports_place: str = DEFAULT_REPORTS_PLACE
@@ -171,6 +179,7 @@ _SIMPLE_FIELDS = {
     "federation_retry_max_seconds": float,
     "federation_sync_interval_seconds": float,
     "federation_key_grace_hours": int,
+    "federation_push_batch_size": int,
     "reports_place": str,
 }
 
@@ -324,6 +333,11 @@ def _check_federation(settings: Settings) -> None:
         raise SettingsError(
             "Setting federation.sync_interval_seconds: invalid value "
             f"{settings.federation_sync_interval_seconds!r}; use 0 (off) or more seconds")
+    # 200 is the parent's limit, node.federation.service.MAX_BATCH_MESSAGES.
+    if not 1 <= settings.federation_push_batch_size <= 200:
+        raise SettingsError(
+            "Setting federation.push_batch_size: invalid value "
+            f"{settings.federation_push_batch_size!r}; use 1 (one message per request) to 200")
     if settings.federation_key_grace_hours < 1:
         raise SettingsError(
             "Setting federation.key_grace_hours: invalid value "

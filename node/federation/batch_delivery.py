@@ -53,10 +53,6 @@ from node.federation.models import ExchangeLogEntry, OutboxMessage, Peer
 
 logger = logging.getLogger(__name__)
 
-# The maximum number of messages this node sends in one batch, whatever the peer accepts.
-# A batch is applied in one transaction at the receiver, so a larger one holds
-# the receiver's write lock longer and loses more work when the request fails.
-PUSH_BATCH_SIZE = 50
 # Bytes around the envelopes in a batch request, and between two of them.
 _REQUEST_OVERHEAD = 64
 _PER_MESSAGE_OVERHEAD = 1
@@ -142,7 +138,7 @@ def fit_batch(messages: list[OutboxMessage], limits: BatchLimits) -> list[Outbox
     """Return the leading messages that fit into one request under `limits` (at least one)."""
     chosen: list[OutboxMessage] = []
     size = _REQUEST_OVERHEAD
-    for message in messages[:min(limits.max_messages, PUSH_BATCH_SIZE)]:
+    for message in messages[:limits.max_messages]:
         size += len(message.body) + _PER_MESSAGE_OVERHEAD
         if chosen and size > limits.max_bytes:
             break

@@ -49,7 +49,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from node.core.db import utcnow
 from node.core.settings import Settings
 from node.federation.batch_delivery import (
-    PUSH_BATCH_SIZE,
     batch_limits,
     deliver_batch,
     fit_batch,
@@ -275,7 +274,9 @@ def _push_batches(session_factory: sessionmaker[Session], settings: Settings, ho
         limits = batch_limits(connection.base_url)
         if limits is None:
             return False
-        room = PUSH_BATCH_SIZE if limit is None else min(PUSH_BATCH_SIZE, limit - stats.attempted)
+        room = settings.federation_push_batch_size
+        if limit is not None:
+            room = min(room, limit - stats.attempted)
         with session_factory() as session:
             now = utcnow()
             pending = session.scalars(

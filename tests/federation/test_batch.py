@@ -218,28 +218,29 @@ def test_batches_survive_503_and_lost_response(pair) -> None:  # noqa: ANN001
         link(parent, child, child_knows_parent_url=proxy.url)
         parent.start()
         assert refresh_batch_limits(proxy.url) is not None
-        queue_reports(child, 60)
+        queue_reports(child, 25)
+        assert child.settings.federation_push_batch_size == 10
 
         refused = send_pending(child.sessions, child.settings)
-        assert (refused.attempted, refused.retry_later, refused.waiting) == (50, 50, 10)
+        assert (refused.attempted, refused.retry_later, refused.waiting) == (10, 10, 15)
         time.sleep(0.06)
         lost = send_pending(child.sessions, child.settings)
-        assert (lost.attempted, lost.delivered, lost.retry_later) == (50, 0, 50)
+        assert (lost.attempted, lost.delivered, lost.retry_later) == (10, 0, 10)
         # The parent applied the batch although the child never heard back.
         with parent.sessions() as session:
-            assert inbox_count(session) == 50
+            assert inbox_count(session) == 10
         time.sleep(0.11)
         send_until_done(child)
-        # Three batch requests of 50 and one of 10, after the GET /info.
-        assert proxy.seen == ["pass", "503", "drop", "pass", "pass"]
+        # After the GET /info, three batches of 10 (one sent again) and one of 5.
+        assert proxy.seen == ["pass", "503", "drop", "pass", "pass", "pass"]
     finally:
         proxy.close()
         forget_batch_limits(proxy.url)
-    assert_exactly_once(parent, child, 60)
+    assert_exactly_once(parent, child, 25)
     with child.sessions() as session:
         attempts = session.scalars(select(OutboxMessage.attempts)
                                    .order_by(OutboxMessage.sequence)).all()
-    assert attempts == [3] * 50 + [1] * 10
+    assert attempts == [3] * 10 + [1] * 15
 
 
 def test_parent_without_batches_gets_single_messages(pair) -> None:  # noqa: ANN001
