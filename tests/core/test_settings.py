@@ -77,3 +77,13 @@ def test_reports_place_from_file_and_environment(tmp_path):
 def test_invalid_reports_place_rejected(value, expected):
     with pytest.raises(SettingsError, match=expected):
         load_settings(None, environ={"THEODOI_REPORTS_PLACE": value})
+@pytest.mark.parametrize("value", [0, 201])
+def test_push_batch_size_range(tmp_path, value):
+    path = _write(tmp_path, f"[federation]\npush_batch_size = {value}\n")
+    with pytest.raises(SettingsError, match=f"federation.push_batch_size: invalid value {value}"):
+        load_settings(path, environ={})
+
+
+def test_push_batch_size_read(tmp_path):
+    path = _write(tmp_path, "[federation]\npush_batch_size = 200\n")
+    assert load_settings(path, environ={}).federation_push_batch_size == 200
