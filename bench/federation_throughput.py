@@ -13,7 +13,8 @@ The script runs two phases:
 
 1. Throughput: every child queues `--burst` task_status messages, then all
    children push at once with `send_pending`, in batch requests when the
-   parent publishes them (`--single` sends one message per request). The
+   parent publishes them (`--single` sends one message per request), and
+   each child pushes again after a failed request until its outbox is empty. The
    figure is the number of messages the parent stored divided by the time
    from the start of the push to the return of the last child's push. (The
    messages of one batch share one `received_at`, so the span between the
@@ -225,6 +226,20 @@ def link_children(parent_sessions, children: list[Child]) -> None:  # noqa: ANN0
         session.commit()
 
 
+def push_until_sent(child: Child, timeout: float = 600) -> int:
+    """Push until the child's outbox is empty; return how many messages waited for a retry."""
+    deadline = time.monotonic() + timeout
+    retried = 0
+    while time.monotonic() < deadline:
+        stats = send_pending(child.sessions, child.settings)
+        retried += stats.retry_later
+        if stats.delivered + stats.retry_later + stats.waiting + stats.rejected == 0:
+            return retried
+        if stats.retry_later or stats.waiting:
+            time.sleep(0.05)
+    raise SystemExit(f"{child.settings.node_id} still had messages to push after {timeout} s")
+
+
 def run_threads(children: list[Child], work) -> float:  # noqa: ANN001
     errors: list[BaseException] = []
 
@@ -427,20 +442,23 @@ def main() -> None:
         run_threads(children, lambda number, child: [child.queue(index, number)
                                                      for index in range(options.burst)])
         print(f"Queued {options.children * options.burst} messages; pushing ...", flush=True)
-        elapsed = run_threads(children, lambda number, child: send_pending(child.sessions,
-                                                                           child.settings))
+        retries: list[int] = []
+        elapsed = run_threads(children, lambda number, child: retries.append(
+            push_until_sent(child)))
         rows = inbox_rows(parent_sessions)
         expected = options.children * options.burst
         if len(rows) != expected:
             raise SystemExit(f"the parent stored {len(rows)} messages, not {expected}")
         applied_rate = len(rows) / elapsed
         last_id = max(row[0] for row in rows)
+        print(f"Throughput phase: {applied_rate:.0f} messages/s, {sum(retries)} sends retried; "
+              "measuring the delay ...", flush=True)
 
         # Phase 2: delay from queue to visibility.
         def paced(number: int, child: Child) -> None:
             for index in range(options.paced):
                 child.queue(options.burst + index, number)
-                send_pending(child.sessions, child.settings)
+                push_until_sent(child)
                 time.sleep(options.pause)
 
         run_threads(children, paced)
@@ -452,7 +470,11 @@ def main() -> None:
             raise SystemExit(f"the parent stored {len(delays)} paced messages")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
         log.close()
         forget_batch_limits(parent_http)
     load_after = os.getloadavg()
@@ -471,6 +493,8 @@ def main() -> None:
     print(f"Throughput, {expected} messages from {options.children} children over HTTP: "
           f"{applied_rate:.0f} messages/s applied ({elapsed:.1f} s from the start of the push "
           "to the last child's return)")
+    print(f"  message sends that failed and waited for a retry (a timeout, a 5xx response): "
+          f"{sum(retries)}")
     print(f"  baseline without HTTP, one thread, {min(expected, options.baseline_messages)} "
           "messages: receive_message one by one "
           f"{single_rate:.0f} messages/s; receive_batch in batches of {options.batch_size} "
