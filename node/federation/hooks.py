@@ -31,7 +31,7 @@ import logging
 from dataclasses import dataclass, field
 from itertools import chain
 
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from node.core.db import SETTINGS_INFO_KEY
@@ -45,6 +45,14 @@ PENDING_INFO_KEY = "theodoi_federation_pending"
 # decisions on objections that a child must learn about.
 FORWARDED_EVENT_KINDS = ("task.receipt", "task.objection", "task.progress_approve",
                          "task.objection_decision")
+# The task attributes that a directive carries (see `directives._task_part`).
+# A flush that changes none of them, such as an approved progress report,
+# cannot change a directive, so its document is not compared again.
+DIRECTIVE_TASK_ATTRIBUTES = (
+    "document_id", "position", "task_no", "section", "content", "product", "confidentiality",
+    "deadline_text", "deadline_on", "deadline_at", "deadline_precision", "transferred_at",
+    "classifications",
+)
 # Queueing may change tasks again, as when a province passes a directive on.
 # The loop stops after this many rounds; a chain of three levels needs two.
 MAX_ROUNDS = 5
@@ -74,7 +82,7 @@ def _collect(session: Session, _flush_context: object) -> None:
                 isinstance(instance, TaskEvent) and instance.kind in FORWARDED_EVENT_KINDS):
             pending = pending or _pending(session)
         if isinstance(instance, Task):
-            if instance.document_id is not None:
+            if instance.document_id is not None and _may_change_directive(session, instance):
                 pending.document_ids.add(instance.document_id)
         elif isinstance(instance, TaskAgency):
             if instance.task_id is not None:
@@ -85,6 +93,14 @@ def _collect(session: Session, _flush_context: object) -> None:
         elif isinstance(instance, TaskEvent) and instance.kind in FORWARDED_EVENT_KINDS \
                 and instance in session.new:
             pending.event_ids.add(instance.id)
+
+
+def _may_change_directive(session: Session, task: Task) -> bool:
+    """Return whether the flush of `task` may change what a directive says about it."""
+    if task in session.new or task in session.deleted:
+        return True
+    attributes = inspect(task).attrs
+    return any(attributes[name].history.has_changes() for name in DIRECTIVE_TASK_ATTRIBUTES)
 
 
 def session_settings(session: Session) -> Settings:

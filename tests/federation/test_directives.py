@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from node.federation.client import queue_message
 from node.federation.content_models import SentDirective, TaskLink
+from node.federation.hooks import PENDING_INFO_KEY
 from node.federation.models import Peer
 from node.local_tasks.models import Document, GroupAssignment, Task, TaskEvent
 from node.local_tasks.workflow import update_task_fields
@@ -126,6 +127,25 @@ def test_directive_sent_only_on_change(centre_and_province) -> None:  # noqa: AN
     assert [(result["created"], result["updated"]) for result in results] == [(1, 0), (0, 1)]
     with province.session() as session:
         assert session.scalar(select(Task.content)) == "Nội dung đã sửa"
+
+
+def test_progress_change_skips_directive_check(centre_and_province) -> None:  # noqa: ANN001
+    centre, _ = centre_and_province
+    with centre.session() as session:
+        document = add_document(session, "15-NQ/TW", [task_for(session, "TU01")])
+        task_id, document_id = document.tasks[0].id, document.id
+
+    with centre.session() as session:
+        task = session.get(Task, task_id)
+        task.reported_state = "in_progress"
+        task.progress_percent = 40
+        session.flush()
+        # Progress is not part of a directive, so the document is not compared again.
+        assert document_id not in session.info[PENDING_INFO_KEY].document_ids
+
+        task.content = "Nội dung đã sửa"
+        session.flush()
+        assert document_id in session.info[PENDING_INFO_KEY].document_ids
 
 
 def test_unknown_agency_kept_as_text(centre_and_province) -> None:  # noqa: ANN001
