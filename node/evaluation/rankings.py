@@ -1,9 +1,10 @@
 """Quarterly and yearly rankings of agencies (Điều 17.2.c), local and national.
 
 A local ranking orders this node's lead agencies by their evaluation score.
-The central node's national ranking orders its child nodes by a score
-computed from the counts by completion level in their aggregate reports,
-with the weights of the indicator set's [aggregate] section. Agencies with the
+The central node's national ranking orders its child nodes' org units by a
+score computed from their counts by completion level: the tasks this node
+assigned to them, from its own task states, plus their aggregate reports of
+the tasks they hold alone, with the weights of the indicator set's [aggregate] section. Agencies with the
 same score share a rank (1, 2, 2, 4), listed in Vietnamese alphabetical order.
 """
 
@@ -101,7 +102,7 @@ def build_national_ranking(session: Session, *, kind: str, period: Period, now: 
             "The national ranking needs the child nodes' aggregate reports, which this node "
             "cannot receive yet; publish the local ranking instead"))
     indicator_set = set_for(sets, period.end)
-    rows = aggregates.received_aggregates(session, kind, period.start)
+    rows = aggregates.child_unit_aggregates(session, kind, period.start, now=now)
     entries = ranked([{"org_unit_code": row.org_unit_code, "org_unit_name": row.org_unit_name,
                        "score": aggregate_score(indicator_set.aggregate_weights, row.counts),
                        "rating": None, "counts": dict(row.counts), "total": row.total,

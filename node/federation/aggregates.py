@@ -167,6 +167,27 @@ def node_aggregates(session: Session, settings: Settings, period_kind: str, peri
     return _merge(own + received)
 
 
+def child_unit_aggregates(session: Session, period_kind: str, period_start: date,
+                          *, now: datetime | None = None) -> list[AggregateRow]:
+    """Return, for each child node's org unit, this node's tasks led by it plus the child's reports.
+
+    A child's aggregate report leaves out the tasks it received from this
+    node, so those are counted here, from this node's own task states.
+    """
+    from node.federation.hooks import session_settings
+
+    settings = session_settings(session)
+    received = [_as_row(model) for model in _stored_rows(session, period_kind, period_start)]
+    child_units = set(session.scalars(select(Peer.org_unit_code).where(
+        Peer.level > settings.node_level))) | {row.org_unit_code for row in received}
+    now = now or utcnow()
+    own = [AggregateRow(code, name, counts, sum(counts.values()), now)
+           for code, (name, counts) in local_counts(session, settings, period_kind, period_start,
+                                                    now=now).items()
+           if code in child_units]
+    return _merge(own + received)
+
+
 def aggregate_payload(settings: Settings, period_kind: str, period_start: date,
                       rows: list[AggregateRow], now: datetime) -> dict:
     return {

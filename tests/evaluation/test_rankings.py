@@ -149,3 +149,27 @@ def test_rankings_received_from_the_parent_are_shown(session, anonymous_client) 
     assert "Bảng xếp hạng do nút cha công bố" in page
     assert "HCM" in page
     assert "Hoàn thành xuất sắc nhiệm vụ" in page
+
+
+def test_national_ranking_adds_tasks_assigned_here(client, session) -> None:  # noqa: ANN001
+    from node.federation.models import Peer
+
+    data.store(client)
+    # A child node serves Ban Tổ chức Trung ương. Its report leaves out the tasks
+    # it received from this node, so the ranking counts those from this node's data.
+    session.add(Peer(node_id="child-btc", level=1, org_unit_code="BTCTW",
+                     public_key="A" * 43, protocol_version="1"))
+    _aggregate(session, "child-btc", "BTCTW", "Ban Tổ chức Trung ương",
+               {"completed_on_time": 2})
+    session.commit()
+
+    response = client.post("/api/v1/rankings", json={"scope": "national", "period_kind": "quarter",
+                                                     "day": "2026-02-01"})
+
+    assert response.status_code == 201, response.get_json()
+    entries = response.get_json()["entries"]
+    # Only the child's unit is ranked, not this node's other agencies.
+    assert [entry["org_unit_code"] for entry in entries] == ["BTCTW"]
+    # Here A on time, B late, C overdue, H ended not completed; the child adds 2 on time:
+    # 100 x (3 x 1 + 1 x 0.5) / (3 + 1 + 1 + 1) = 58.33.
+    assert entries[0]["score"] == 58.33
