@@ -107,12 +107,13 @@ def _print_demo_accounts(settings: Settings) -> None:
     _print_accounts(accounts)
 
 
-def raise_warnings_now(settings: Settings) -> None:
+def raise_warnings_now(settings: Settings, node_id: str | None = None) -> None:
     """Raise the day's deadline warnings at once, so the example tasks show theirs."""
     from node.notifications.jobs import raise_demo_warnings
 
     counts = raise_demo_warnings(settings)
-    click.echo(f"Warnings raised: {counts['overdue']} overdue, {counts['due_soon']} due soon, "
+    where = f" at {node_id}" if node_id else ""
+    click.echo(f"Warnings raised{where}: {counts['overdue']} overdue, {counts['due_soon']} due soon, "
                f"{counts['due_today']} due today, {counts['transfer_missed']} transfers late; "
                f"{counts['notifications']} notifications")
 
@@ -257,7 +258,8 @@ class FederatedDemo:
                 self._fill_centre()
         self._create_accounts()
         # After the accounts, so that the warnings reach the demo's people.
-        raise_warnings_now(node_settings(self.folder, NODES[0]))
+        for node in NODES:
+            raise_warnings_now(node_settings(self.folder, node), node.node_id)
         self._push_aggregates()
         self._save_state()
 

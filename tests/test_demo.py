@@ -270,6 +270,24 @@ def test_federation_nodes_know_their_unit(federation: DemoProcess) -> None:
         assert "node org unit not found" not in server_log, node_id
 
 
+def test_federation_province_shows_warnings(federation: DemoProcess) -> None:
+    from node.notifications.models import DeadlineWarning
+
+    engine = node_engine(federation.folder, "tu01-ha-noi")
+    try:
+        with engine.connect() as connection:
+            task_ids = set(connection.scalars(select(Task.id)))
+            overdue = set(connection.scalars(select(DeadlineWarning.task_id).where(
+                DeadlineWarning.kind == "overdue")))
+    finally:
+        engine.dispose()
+
+    # The centre transferred tasks of 2025 and 2026 that are past their deadlines,
+    # so the province raises its own overdue warnings on them.
+    assert overdue
+    assert overdue <= task_ids
+
+
 def test_federation_accounts_scoped_to_node(federation: DemoProcess) -> None:
     for node_id, (_, org_unit, _) in NODES.items():
         units = grant_units(federation.folder, node_id)
