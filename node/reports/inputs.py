@@ -35,7 +35,7 @@ def _date(values: Mapping, name: str, problems: ProblemCollector) -> date | None
     try:
         return date.fromisoformat(str(raw).strip())
     except ValueError:
-        problems.add(name, message("Write the date as YYYY-MM-DD, e.g. 2026-03-31"), raw)
+        problems.add(name, message("Write a date that exists, as YYYY-MM-DD, e.g. 2026-03-31"), raw)
         return None
 
 

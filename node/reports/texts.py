@@ -57,7 +57,7 @@ def kind_labels(_: Gettext) -> dict[str, str]:
 
 
 def scope_labels(_: Gettext) -> dict[str, str]:
-    return {"agency": _("Agency report"), "summary": _("Central office summary")}
+    return {"agency": _("Agency report"), "summary": _("Party committee office summary")}
 
 
 QUARTER_NUMERALS = ("I", "II", "III", "IV")

@@ -209,4 +209,4 @@ def report_kind_label(kind: str) -> str:
 
 @reports.app_template_global()
 def report_scope_label(scope: str) -> str:
-    return {"agency": _("Agency report"), "summary": _("Central office summary")}.get(scope, scope)
+    return {"agency": _("Agency report"), "summary": _("Party committee office summary")}.get(scope, scope)
