@@ -153,7 +153,10 @@ def test_require_hidden_is_not_found(app, session, tasks) -> None:  # noqa: ANN0
 
     assert hidden.value.message == f"No task with id {tasks['tu01'].id}"
     assert TU01_CONTENT not in hidden.value.message
-    assert str(tasks["tu04"].id) in forbidden.value.description
+    task = tasks["tu04"]
+    # The message names the task as its page does: its number in the document.
+    assert f"task {task.task_no or task.position + 1} of {task.document.reference}" \
+        in forbidden.value.description
 
 
 def test_unknown_action_rejected(session, tasks) -> None:  # noqa: ANN001
