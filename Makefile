@@ -31,10 +31,10 @@ postgres:
 	  echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1
 
 test-sqlite: install browser
-	THEODOI_TEST_DATABASE=sqlite $(BIN)/pytest -p no:cacheprovider
+	THEODOI_TEST_DATABASE=sqlite $(BIN)/pytest -p no:cacheprovider --durations=20
 
 test-postgres: install browser postgres
-	THEODOI_TEST_DATABASE=postgresql THEODOI_TEST_POSTGRES_URL=$(PG_URL) $(BIN)/pytest -p no:cacheprovider
+	THEODOI_TEST_DATABASE=postgresql THEODOI_TEST_POSTGRES_URL=$(PG_URL) $(BIN)/pytest -p no:cacheprovider --durations=20
 
 ## The whole suite on SQLite and on PostgreSQL. The two runs go side by side
 ## (their databases, ports and temporary folders are separate) and each run's
