@@ -52,7 +52,8 @@ def _period_from(values, kinds: tuple[str, ...]) -> tuple[str, Period]:  # noqa:
         try:
             day = date.fromisoformat(str(raw_day))
         except ValueError:
-            raise invalid("day", raw_day, "Write a date that exists, as YYYY-MM-DD, e.g. 2026-03-31") from None
+            raise invalid("day", raw_day,
+                          "Write a date that exists, as YYYY-MM-DD, e.g. 2026-03-31") from None
         return kind, service.evaluation_period(kind, day)
     return kind, service.last_ended_period(kind, utcnow())
 
