@@ -257,10 +257,11 @@ class FederatedDemo:
             if level == 1:
                 self._fill_centre()
         self._create_accounts()
-        # After the accounts, so that the warnings reach the demo's people.
+        self._push_aggregates()
+        # After the accounts, so that the warnings reach the demo's people, and
+        # after the children's reports, by which time the directives have arrived.
         for node in NODES:
             raise_warnings_now(node_settings(self.folder, node), node.node_id)
-        self._push_aggregates()
         self._save_state()
 
     def _push_aggregates(self) -> None:
