@@ -96,7 +96,7 @@ def _collect(session: Session, _flush_context: object) -> None:
 
 
 def _may_change_directive(session: Session, task: Task) -> bool:
-    """Return whether the flush of `task` may change what a directive says about it."""
+    """Return whether the flush of `task` may change the content of a directive about it."""
     if task in session.new or task in session.deleted:
         return True
     attributes = inspect(task).attrs

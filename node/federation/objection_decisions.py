@@ -2,7 +2,7 @@
 
 Sending (parent side). A child's objection is lodged at the parent by
 `statuses.apply_objection`, and the inbox row of that message stores the new
-objection's id in its result, so the parent knows which child lodged it.
+objection's id in its result, from which the parent finds the child that lodged it.
 When the parent decides the objection (`workflow.decide_objection`), the
 decision event becomes an objection_decision message to that child, in the
 same transaction (see `node.federation.hooks`). It is queued before the

@@ -418,13 +418,13 @@ class Receiver:
 
     def prefetch(self, message_ids: list[str]) -> None:
         """Read the inbox rows of `message_ids` in one query, before receiving them."""
-        wanted = sorted(set(message_ids))
-        if not wanted:
+        requested_ids = sorted(set(message_ids))
+        if not requested_ids:
             return
         for row in self.session.execute(select(*_STORED_COLUMNS)
-                                        .where(InboxMessage.message_id.in_(wanted))):
+                                        .where(InboxMessage.message_id.in_(requested_ids))):
             self._stored[row.message_id] = _StoredMessage(*row)
-        self._prefetched.update(wanted)
+        self._prefetched.update(requested_ids)
 
     def _stored_message(self, message_id: str, *, refresh: bool = False) -> _StoredMessage | None:
         if message_id in self._stored:

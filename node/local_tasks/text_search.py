@@ -31,7 +31,7 @@ INDEX_OBJECTS = frozenset({
 })
 
 
-# The FTS5 table as SQL sees it: its column named like the table matches
+# The FTS5 table in SQL: its column named like the table matches
 # against every indexed column.
 _FTS = table("tasks_fts", column("rowid"), column("tasks_fts"))
 

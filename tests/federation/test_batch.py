@@ -221,8 +221,8 @@ def test_batches_survive_503_and_lost_response(pair) -> None:  # noqa: ANN001
         queue_reports(child, 25)
         assert child.settings.federation_push_batch_size == 10
 
-        refused = send_pending(child.sessions, child.settings)
-        assert (refused.attempted, refused.retry_later, refused.waiting) == (10, 10, 15)
+        rejected_run = send_pending(child.sessions, child.settings)
+        assert (rejected_run.attempted, rejected_run.retry_later, rejected_run.waiting) == (10, 10, 15)
         time.sleep(0.06)
         lost = send_pending(child.sessions, child.settings)
         assert (lost.attempted, lost.delivered, lost.retry_later) == (10, 0, 10)
