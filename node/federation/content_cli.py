@@ -50,7 +50,7 @@ def send_aggregates(period_kind: str, start_text: str) -> None:
 @click.command("publish-ranking")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def publish_ranking_command(file: Path) -> None:
-    """Queue the ranking in FILE (JSON, ranking_publication schema) to every active child."""
+    """Queue the ranking in FILE (JSON, ranking_publication schema) to every child node."""
     from node.federation.rankings_exchange import publish_ranking
 
     try:

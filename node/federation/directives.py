@@ -3,7 +3,7 @@
 Sending (parent side). A child node serves one org unit (the code it enrolled
 with) and everything below it in the parent's org-unit tree. A task goes to
 the child when one of its lead or coordinating agencies is in that subtree.
-`queue_for_documents` builds, for every active child, the directive of each
+`queue_for_documents` builds, for every child, the directive of each
 changed document and queues it only when its content differs from what was
 last sent (`SentDirective.payload_sha256`), so re-saving a document, or a
 status coming back from the child, sends nothing. A task that no longer
@@ -84,10 +84,14 @@ def _without_none(mapping: dict) -> dict:
 
 
 def child_peers(session: Session, settings: Settings) -> list[Peer]:
-    """Return the active child nodes of this node."""
+    """Return the child nodes of this node, suspended ones included.
+
+    Messages for a suspended child are queued like the others. The child
+    pulls them, and the pull is rejected until the link is resumed, so they
+    wait in the outbox instead of being lost.
+    """
     return list(session.scalars(
-        select(Peer).where(Peer.level > settings.node_level, Peer.status == "active")
-        .order_by(Peer.node_id)))
+        select(Peer).where(Peer.level > settings.node_level).order_by(Peer.node_id)))
 
 
 def parent_peer(session: Session, settings: Settings) -> Peer | None:
@@ -269,7 +273,7 @@ def _candidate_documents(session: Session, peer: Peer, document_ids: set[int],
 
 def queue_for_documents(session: Session, settings: Settings, document_ids: set[int],
                         *, now: datetime | None = None) -> list[OutboxMessage]:
-    """Queue a directive for each active child whose org units the changed documents name."""
+    """Queue a directive for each child whose org units the changed documents name."""
     if not document_ids:
         return []
     messages: list[OutboxMessage] = []

@@ -100,11 +100,12 @@ def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
         if objection is None or objection.status == "open":
             continue
         peer = lodging_peer(session, objection)
-        if peer is None or peer.status != "active":
-            if peer is not None:
-                logger.warning("objection decision not queued: the child link is suspended",
-                               extra={"peer": peer.node_id, "objection_id": objection.id})
+        if peer is None:
             continue
+        if peer.status != "active":
+            # The child pulls the decision once the link is resumed.
+            logger.info("objection decision held for a suspended child link",
+                        extra={"peer": peer.node_id, "objection_id": objection.id})
         link = session.scalar(select(TaskLink).where(
             TaskLink.task_id == objection.task_id, TaskLink.peer_node_id == peer.node_id,
             TaskLink.direction == "sent"))

@@ -1,11 +1,12 @@
 """Ranking publication: the parent publishes a ranking of org units, each child stores it.
 
 The ranking itself is computed elsewhere (evaluation of Điều 17); this module
-only carries it. `publish_ranking` queues it to every active child node in the
+only carries it. `publish_ranking` queues it to every child node in the
 caller's transaction, and a child keeps every publication it receives. A
 province that stores a ranking from the centre passes the same payload on to
-its own active children in the transaction that stores it, as it does with
+its own children in the transaction that stores it, as it does with
 directives, so every level of the tree receives the national ranking.
+A suspended child's copy waits in the outbox until its link is resumed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 def publish_ranking(session: Session, settings: Settings, payload: dict) -> list[OutboxMessage]:
-    """Queue the ranking publication `payload` to every active child; return the messages.
+    """Queue the ranking publication `payload` to every child; return the messages.
 
     The payload is checked against the ranking_publication schema first, so
     an invalid ranking queues nothing.

@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from node.federation import links
 from node.federation.client import queue_message
 from node.federation.content_models import SentDirective, TaskLink
 from node.federation.hooks import PENDING_INFO_KEY
@@ -146,6 +147,22 @@ def test_progress_change_skips_directive_check(centre_and_province) -> None:  # 
         task.content = "Nội dung đã sửa"
         session.flush()
         assert document_id in session.info[PENDING_INFO_KEY].document_ids
+
+
+def test_directive_held_while_link_suspended(centre_and_province) -> None:  # noqa: ANN001
+    centre, province = centre_and_province
+    with centre.session() as session:
+        links.suspend(session, PROVINCE[0])
+    with centre.session() as session:
+        add_document(session, "26-NQ/TW", [task_for(session, "TU01")])
+    [message] = outbox(centre, recipient=PROVINCE[0], message_type="directive")
+    assert message.sent_at is None
+
+    with centre.session() as session:
+        links.resume(session, PROVINCE[0])
+    assert [result["status"] for result in pump(centre, province)] == ["applied"]
+    with province.session() as session:
+        assert session.scalar(select(func.count()).select_from(Task)) == 1
 
 
 def test_unknown_agency_kept_as_text(centre_and_province) -> None:  # noqa: ANN001

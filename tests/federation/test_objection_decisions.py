@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from node.core.db import utcnow
+from node.federation import links
 from node.federation.envelope import EnvelopeRejected
 from node.federation.identity import load_private_key
 from node.federation.models import Peer
@@ -107,6 +108,26 @@ def test_rejection_reaches_child(objected) -> None:  # noqa: ANN001
         assert session.get(Task, task_id) is not None
     # The decision at the child goes nowhere: the province's objection came from no child.
     assert outbox(province, message_type="objection_decision") == []
+
+
+def test_decision_held_while_link_suspended(objected) -> None:  # noqa: ANN001
+    centre, province, task_id = objected
+    with centre.session() as session:
+        links.suspend(session, PROVINCE[0])
+    _decide_at_centre(centre, accept=False, reason=REJECTION_REASON)
+
+    # The decision is queued although the child cannot pull it yet.
+    [message] = outbox(centre, recipient=PROVINCE[0], message_type="objection_decision")
+    assert message.sent_at is None
+    with centre.session() as session:
+        links.resume(session, PROVINCE[0])
+
+    results = pump(centre, province)
+    assert [(result["type"], result["status"]) for result in results] == [
+        ("objection_decision", "applied")]
+    with province.session() as session:
+        assert session.scalar(select(Objection.status)) == "rejected"
+        assert len(_decision_events(session, task_id)) == 1
 
 
 def test_repeated_decision_changes_nothing(objected) -> None:  # noqa: ANN001
