@@ -173,17 +173,22 @@ def _due_warning_kind(due: ReportDue, *, day: date, calendar: WorkingCalendar,
     return None
 
 
+def _agency_dues(calendar: WorkingCalendar, year: int, settings: Settings) -> list[ReportDue]:
+    """Return the agencies' report due dates of `year`, or none when the calendar lacks them."""
+    if year not in calendar.years:
+        return []
+    try:
+        return agency_due_dates(calendar, year, settings.warnings_agency_report_lead_working_days)
+    except CalendarError as exc:
+        logger.warning("report due dates unknown", extra={"year": year, "error": str(exc)})
+        return []
+
+
 def _report_dues(calendar: WorkingCalendar, day: date, settings: Settings):  # noqa: ANN202
     for year in (day.year, day.year + 1):
         if year not in calendar.years:
             continue
-        try:
-            agency = agency_due_dates(calendar, year,
-                                      settings.warnings_agency_report_lead_working_days)
-        except CalendarError as exc:
-            logger.warning("report due dates unknown", extra={"year": year, "error": str(exc)})
-            continue
-        yield from (("report", due) for due in agency)
+        yield from (("report", due) for due in _agency_dues(calendar, year, settings))
         yield from (("summary", due) for due in summary_due_dates(year))
 
 
@@ -244,15 +249,7 @@ def report_period_bounds(due: ReportDue) -> tuple[date, date]:
 def _past_agency_dues(calendar: WorkingCalendar, day: date, settings: Settings):  # noqa: ANN202
     """Yield the agencies' reports of this year and last year that were due before `day`."""
     for year in (day.year - 1, day.year):
-        if year not in calendar.years:
-            continue
-        try:
-            dues = agency_due_dates(calendar, year,
-                                    settings.warnings_agency_report_lead_working_days)
-        except CalendarError as exc:
-            logger.warning("report due dates unknown", extra={"year": year, "error": str(exc)})
-            continue
-        yield from (due for due in dues if due.due_on < day)
+        yield from (due for due in _agency_dues(calendar, year, settings) if due.due_on < day)
 
 
 def _report_overdue_warnings(session: Session, *, day: date, now: datetime,
