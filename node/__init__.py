@@ -44,6 +44,7 @@ def _register_blueprints(app: Flask) -> None:
     from node.evaluation.views import evaluation, evaluation_api
     from node.federation.admin_views import federation_admin
     from node.federation.views import federation
+    from node.guide import guide
     from node.local_tasks.api import api
     from node.local_tasks.views import views
     from node.notifications.views import notifications
@@ -64,3 +65,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(evaluation)
     app.register_blueprint(evaluation_api, url_prefix="/api/v1")
     app.register_blueprint(notifications)
+    app.register_blueprint(guide)
