@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from node.core.db import utcnow
 from node.federation.aggregates import queue_aggregate_report
+from node.federation.envelope import parse_timestamp
 from node.federation.models import OutboxMessage
 from node.local_tasks.calendar import load_calendar
 from node.local_tasks.completion import level_of
@@ -24,6 +25,7 @@ from node.local_tasks.workflow.models import Objection, ProgressUpdate
 from tests.federation.nodes import (
     CENTRE,
     PROVINCE,
+    SUB_UNIT,
     add_document,
     link,
     make_node,  # noqa: F401 - fixture
@@ -133,6 +135,42 @@ def test_only_approved_updates_travel(assigned) -> None:  # noqa: ANN001
         # The child's maker and checker, each named with the child node.
         assert {row.submitted_by for row in approved} == {f"Chuyên viên ({PROVINCE[0]})"}
         assert {row.reviewed_by for row in approved} == {f"Lãnh đạo Văn phòng ({PROVINCE[0]})"}
+
+
+def test_sub_unit_status_reaches_centre(make_node) -> None:  # noqa: ANN001, F811
+    """A sub-unit's approved update of a centre task is applied at the province and passed on."""
+    centre, province, sub_unit = make_node(CENTRE), make_node(PROVINCE), make_node(SUB_UNIT)
+    link(centre, province)
+    link(province, sub_unit)
+    with centre.session() as session:
+        document = add_document(session, "21-NQ/TW", [task_for(session, SUB_UNIT[2],
+                                                               deadline=DEADLINE)])
+        centre_task_id = document.tasks[0].id
+    pump(centre, province)
+    pump(province, sub_unit)
+    with sub_unit.session() as session:
+        [sub_unit_task_id] = session.scalars(select(Task.id)).all()
+
+    completed_at = utcnow().replace(microsecond=0) - timedelta(minutes=1)
+    with sub_unit.session() as session:
+        update = submit_update(session, session.get(Task, sub_unit_task_id), at=completed_at,
+                               actor="Chuyên viên phường", reported_state="completed",
+                               progress_percent=100, results="Đã tổ chức quán triệt")
+        approve_update(session, update, at=completed_at, actor="Bí thư Đảng ủy phường")
+    assert pump(sub_unit, province)[0]["applied"] == 1
+
+    # The province's copy is approved in the same transaction, which queues it for the centre.
+    [message] = outbox(province, recipient=CENTRE[0], message_type="task_status")
+    forwarded = json.loads(message.body)["payload"]["updates"][0]
+    assert forwarded["reported_state"] == "completed"
+    assert parse_timestamp(forwarded["completed_at"]) == completed_at
+    assert pump(province, centre)[0]["applied"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.reported_state == "completed"
+        assert task.completed_at == completed_at
+        assert task.result_summary == "Đã tổ chức quán triệt"
+        assert level_of(task, utcnow()) == "completed_on_time"
 
 
 def test_status_of_unknown_task_rejected(assigned) -> None:  # noqa: ANN001
