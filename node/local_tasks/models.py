@@ -202,6 +202,9 @@ class Task(Base):
         CheckConstraint("progress_percent IS NULL OR progress_percent BETWEEN 0 AND 100",
                         name="progress_percent_range"),
         Index("ix_tasks_level_inputs", "reported_state", "deadline_at", "completed_at"),
+        # Level inputs by id: a list filtered by agency and level reads the
+        # level of each of the agency's tasks from this index, not the row.
+        Index("ix_tasks_id_level_inputs", "id", "reported_state", "deadline_at", "completed_at"),
         Index("ix_tasks_document_id_position", "document_id", "position"),
     )
 

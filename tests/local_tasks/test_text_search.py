@@ -78,28 +78,37 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _matches(session: Session, typed: str, *, text_index: bool) -> set[int]:
-    """Return the ids of the tasks that match `typed`, through the index or the plain scan."""
+# How a test reads the candidates: from the word index, from the trigram
+# index, or from every task's search text.
+PATHS = ("words", "trigrams", "scan")
+
+
+def _matches(session: Session, typed: str, path: str) -> set[int]:
+    """Return the ids of the tasks that match `typed`, with candidates read along `path`."""
     dialect = _dialect(session)
     filters = queries.TaskFilter(text=typed)
-    query = queries._apply_filters(select(Task.id), filters, None, text_index=text_index,
+    index = {"words": "words", "trigrams": "trigrams", "scan": "none"}[path]
+    query = queries._apply_filters(select(Task.id), filters, None, text_index=index,
                                    dialect=dialect)
     if dialect == "postgresql":
-        # The planner picks the trigram index by itself, so each path turns
-        # the other one off for this statement's transaction.
-        setting = "enable_seqscan" if text_index else "enable_bitmapscan"
-        session.execute(text(f"SET LOCAL {setting} = off"))
+        # The planner picks an index by itself, so the trigram path turns the
+        # scan off and the scan turns the indexes off for this transaction.
+        settings = {"words": [], "trigrams": ["enable_seqscan"],
+                    "scan": ["enable_bitmapscan", "enable_indexscan"]}[path]
+        for setting in settings:
+            session.execute(text(f"SET LOCAL {setting} = off"))
         try:
             return set(session.scalars(query))
         finally:
-            session.execute(text(f"SET LOCAL {setting} = on"))
+            for setting in settings:
+                session.execute(text(f"SET LOCAL {setting} = on"))
     return set(session.scalars(query))
 
 
-def _plan(session: Session, typed: str) -> str:
+def _plan(session: Session, typed: str, index: str) -> str:
     dialect = _dialect(session)
     query = queries._apply_filters(select(Task.id), queries.TaskFilter(text=typed), None,
-                                   text_index=True, dialect=dialect)
+                                   text_index=index, dialect=dialect)
     compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
     if dialect == "postgresql":
         session.execute(text("SET LOCAL enable_seqscan = off"))
@@ -114,27 +123,80 @@ def _plan(session: Session, typed: str) -> str:
 
 @pytest.mark.parametrize(("typed", "expected"), PHRASES)
 def test_index_and_scan_find_same_tasks(session, numbered, typed, expected):  # noqa: ANN001
-    by_index = {numbered[task_id] for task_id in _matches(session, typed, text_index=True)}
-    by_scan = {numbered[task_id] for task_id in _matches(session, typed, text_index=False)}
+    found = {path: {numbered[task_id] for task_id in _matches(session, typed, path)}
+             for path in PATHS}
 
-    assert by_scan == expected
-    assert by_index == expected
+    assert found["scan"] == expected
+    assert found["trigrams"] == expected
+    assert found["words"] == expected
 
 
-def test_rare_phrase_reads_index(session, numbered):  # noqa: ANN001
-    plan = _plan(session, "an ninh mạng")
+# Phrase, then the whole words and the prefix that every text containing it
+# has, worked out by hand: a phrase may start inside a word and end inside one.
+WORD_QUERIES = [
+    ("an ninh mang", ("ninh",), "mang"),
+    ("an ninh mang ", ("ninh", "mang"), None),
+    ('"an ninh', ("an",), "ninh"),
+    ("an ninh ma", ("ninh",), None),
+    ("so aaaa-2026", ("aaaa",), "2026"),
+    ("quyet 57\" ve", ("57",), None),
+    ("ninh", None, None),
+    ("chuyen do", None, None),
+    ("stra\u00dfe und", None, None),
+    ("", None, None),
+]
+
+
+@pytest.mark.parametrize(("phrase", "words", "prefix"), WORD_QUERIES)
+def test_word_query_of_phrase(phrase, words, prefix):  # noqa: ANN001
+    query = text_search.word_query(phrase)
+
+    if words is None:
+        assert query is None
+    else:
+        assert query == text_search.WordQuery(words, prefix)
+
+
+def test_word_query_texts():
+    query = text_search.WordQuery(("ninh", "x" * 120), "mang")
+
+    assert query.fts() == '"ninh ' + "x" * 120 + ' mang" *'
+    assert query.tsquery() == "'ninh' & '" + "x" * 100 + "':* & 'mang':*"
+
+
+def test_rare_phrase_reads_word_index(session, numbered):  # noqa: ANN001
+    plan = _plan(session, "an ninh mạng", "words")
+
+    if _dialect(session) == "postgresql":
+        assert "ix_tasks_search_words" in plan
+        assert "ix_tasks_search_text_trgm" not in plan
+    else:
+        assert "VIRTUAL TABLE INDEX" in plan
+        assert "tasks_words" in plan
+        assert "tasks_fts" not in plan
+
+
+def test_phrase_inside_word_reads_trigrams(session, numbered):  # noqa: ANN001
+    plan = _plan(session, "aaa", "words")
 
     if _dialect(session) == "postgresql":
         assert "ix_tasks_search_text_trgm" in plan
     else:
-        assert "VIRTUAL TABLE INDEX" in plan
         assert "tasks_fts" in plan
+        assert "tasks_words" not in plan
 
 
 def test_short_phrase_scans_without_index(session, numbered):  # noqa: ANN001
     if _dialect(session) == "sqlite":
-        assert "tasks_fts" not in _plan(session, "so")
-    assert {numbered[task_id] for task_id in _matches(session, "so", text_index=True)} == {3, 4, 8}
+        assert "tasks_fts" not in _plan(session, "so", "trigrams")
+    assert {numbered[task_id] for task_id in _matches(session, "so", "trigrams")} == {3, 4, 8}
+
+
+def test_choose_index_without_statistics(session, numbered):  # noqa: ANN001
+    # A fresh database has no planner statistics, so every word counts as rare.
+    assert text_search.choose_index(session, text_search.phrase_of("An ninh mạng")) == "words"
+    expected = "none" if _dialect(session) == "postgresql" else "trigrams"
+    assert text_search.choose_index(session, "vptw") == expected
 
 
 def test_index_follows_edit_and_delete(session, numbered):  # noqa: ANN001
@@ -142,14 +204,14 @@ def test_index_follows_edit_and_delete(session, numbered):  # noqa: ANN001
     task.search_text = "15/kh-vptw 2 van phong trung uong dang bao ve bien gioi"
     session.flush()
 
-    assert {numbered[i] for i in _matches(session, "an ninh mạng", text_index=True)} == {1}
-    assert {numbered[i] for i in _matches(session, "biên giới", text_index=True)} == {2}
+    assert {numbered[i] for i in _matches(session, "an ninh mạng", "words")} == {1}
+    assert {numbered[i] for i in _matches(session, "biên giới", "words")} == {2}
 
     session.delete(task)
     session.flush()
 
-    assert {numbered[i] for i in _matches(session, "an ninh mạng", text_index=True)} == {1}
-    assert _matches(session, "biên giới", text_index=True) == set()
+    assert {numbered[i] for i in _matches(session, "an ninh mạng", "words")} == {1}
+    assert _matches(session, "biên giới", "words") == set()
 
 
 def test_list_page_of_rare_phrase(session, numbered):  # noqa: ANN001
@@ -185,10 +247,18 @@ def test_migration_builds_index_of_existing_tasks(fresh_database_url, calendar):
                 tasks=[TaskInput(task_no="1", content="Bảo đảm an ninh mạng",
                                  lead_agencies=["Văn phòng Trung ương Đảng"])]),
                 calendar=calendar)
-        expected = ({"ix_tasks_search_text_trgm"} if engine.dialect.name == "postgresql"
-                    else {"tasks_fts", "tasks_fts_data", "tasks_fts_idx", "tasks_fts_docsize",
-                          "tasks_fts_config"})
+        if engine.dialect.name == "postgresql":
+            trigrams = {"ix_tasks_search_text_trgm"}
+            expected = trigrams | {"ix_tasks_search_words"}
+        else:
+            trigrams = {"tasks_fts", "tasks_fts_data", "tasks_fts_idx", "tasks_fts_docsize",
+                        "tasks_fts_config"}
+            expected = trigrams | {"tasks_words", "tasks_words_data", "tasks_words_idx",
+                                   "tasks_words_docsize", "tasks_words_config"}
         assert _index_objects(engine) == expected
+
+        migrate.downgrade(engine, "e1f2a3b4c5d6")
+        assert _index_objects(engine) == trigrams
 
         migrate.downgrade(engine, "e2a3b4c5d6e7")
         assert _index_objects(engine) == set()
@@ -197,6 +267,6 @@ def test_migration_builds_index_of_existing_tasks(fresh_database_url, calendar):
         assert _index_objects(engine) == expected
         assert migrate.model_differences(engine) == []
         with sessionmaker(bind=engine)() as session:
-            assert len(_matches(session, "an ninh mạng", text_index=True)) == 1
+            assert len(_matches(session, "an ninh mạng", "words")) == 1
     finally:
         engine.dispose()
