@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.core.errors import FieldProblem
 from node.federation import schemas
-from node.federation.canonical import canonicalize, normalize_nfc
-from node.federation.identity import sign_document, verify_document
+from node.federation.canonical import canonicalize, canonicalize_members, normalize_nfc
+from node.federation.identity import sign_document, verify_signature
 
 PROTOCOL_VERSIONS = ("1",)
 CURRENT_PROTOCOL_VERSION = PROTOCOL_VERSIONS[-1]
@@ -191,14 +191,36 @@ def _check_version(envelope: dict) -> None:
             f"{', '.join(PROTOCOL_VERSIONS)}")
 
 
+def member_bytes(envelope: dict) -> dict[str, bytes]:
+    """Return the canonical JSON of each top-level member of `envelope`.
+
+    `canonicalize_members` of the result is the envelope's wire form, and of
+    a subset its signed form or its content, so each envelope is written
+    once. Raises ValueError or TypeError as `canonicalize` does.
+    """
+    return {name: canonicalize(value) for name, value in envelope.items()}
+
+
+def _without(members: dict[str, bytes], *names: str) -> dict[str, bytes]:
+    return {name: value for name, value in members.items() if name not in names}
+
+
 def verify_envelope(raw: bytes, known_keys: Mapping[str, str], *, recipient: str | None = None,
-                    now: datetime | None = None) -> VerifiedEnvelope:
+                    now: datetime | None = None, parsed: dict | None = None,
+                    wire_members: dict[str, bytes] | None = None) -> VerifiedEnvelope:
     """Verify an envelope as received; raise EnvelopeRejected naming the first failed check.
 
     `known_keys` maps each pinned sender's node id to its public key. The
     recipient is checked when given, and the clock when `now` is given.
+    An envelope of a batch request comes already parsed (`parsed`), with
+    `raw` and `wire_members` written from it by the caller.
     """
-    envelope = parse_envelope(raw)
+    if parsed is None:
+        envelope = parse_envelope(raw)
+    else:
+        if len(raw) > MAX_ENVELOPE_BYTES:
+            parse_envelope(raw)  # raises the same "oversized" rejection
+        envelope = parsed
     _check_version(envelope)
     if not envelope.get("signature"):
         raise EnvelopeRejected("unsigned", "envelope has no signature; sign it with the "
@@ -220,7 +242,20 @@ def verify_envelope(raw: bytes, known_keys: Mapping[str, str], *, recipient: str
         raise EnvelopeRejected(
             "unknown_sender", f"sender {envelope['sender']!r} is not a linked node; "
             "enrol it first")
-    if not verify_document(envelope, public_key):
+    # The signature covers the NFC form. The wire form is normally NFC
+    # already, and then its members serve for the signature and the hash too.
+    normalized = normalize_nfc(envelope)
+    assert isinstance(normalized, dict)
+    if wire_members is not None and normalized == envelope:
+        members = wire_members
+    else:
+        try:
+            members = member_bytes(normalized)
+        except (ValueError, TypeError):
+            members = None
+    if members is None or not verify_signature(
+            canonicalize_members(_without(members, "signature")), envelope["signature"],
+            public_key):
         raise EnvelopeRejected(
             "bad_signature", f"signature does not match the key pinned for sender "
             f"{envelope['sender']!r}")
@@ -230,7 +265,9 @@ def verify_envelope(raw: bytes, known_keys: Mapping[str, str], *, recipient: str
         raise EnvelopeRejected("schema_invalid",
                                _problems_message(envelope["type"], payload_problems),
                                payload_problems, authenticated=True)
-    verified = VerifiedEnvelope(envelope=envelope, raw=raw, content_hash=content_hash(envelope))
+    digest = hashlib.sha256(canonicalize_members(
+        _without(members, "signature", "created_at"))).hexdigest()
+    verified = VerifiedEnvelope(envelope=envelope, raw=raw, content_hash=digest)
     if now is not None:
         check_clock(verified, now)
     return verified

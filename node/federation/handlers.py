@@ -29,6 +29,13 @@ PARENT = "parent"
 CHILD = "child"
 
 ApplyFunction = Callable[[Session, Settings, Peer, dict], dict]
+# Reads, in a few queries, the rows that the handler will need for a batch of
+# envelopes, given as (claimed sender, envelope) pairs that are not verified
+# yet. It must only read, and must ignore what it cannot use.
+PrefetchFunction = Callable[[Session, list[tuple[str, dict]]], None]
+# Session.info key of the rows that prefetch functions keep for one receiving
+# transaction; `service.Receiver.finish` drops it.
+PREFETCHED_INFO_KEY = "theodoi_federation_prefetched"
 
 
 @dataclass(frozen=True)
@@ -38,19 +45,31 @@ class Handler:
     message_type: str
     accepted_from: str
     apply: ApplyFunction
+    prefetch: PrefetchFunction | None = None
 
 
 HANDLERS: dict[str, Handler] = {}
 
 
-def register(message_type: str, accepted_from: str) -> Callable[[ApplyFunction], ApplyFunction]:
+def register(message_type: str, accepted_from: str, *,
+             prefetch: PrefetchFunction | None = None
+             ) -> Callable[[ApplyFunction], ApplyFunction]:
     """Register the decorated function as the handler of `message_type`."""
 
     def decorate(function: ApplyFunction) -> ApplyFunction:
-        HANDLERS[message_type] = Handler(message_type, accepted_from, function)
+        HANDLERS[message_type] = Handler(message_type, accepted_from, function, prefetch)
         return function
 
     return decorate
+
+
+def prefetched(session: Session, name: str) -> dict:
+    """Return the dict that prefetch functions fill under `name` for this transaction."""
+    return session.info.setdefault(PREFETCHED_INFO_KEY, {}).setdefault(name, {})
+
+
+# Session.info key of the outermost transaction that holds SQLite's write lock.
+_WRITE_LOCK_INFO_KEY = "theodoi_federation_write_lock"
 
 
 def claim_write_lock(session: Session, peer: Peer) -> None:
@@ -64,9 +83,15 @@ def claim_write_lock(session: Session, peer: Peer) -> None:
     """
     if session.get_bind().dialect.name != "sqlite":
         return
+    # SQLite keeps the lock until the outermost transaction ends, also when a
+    # savepoint rolls back, so the envelopes of a batch claim it only once.
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(_WRITE_LOCK_INFO_KEY) is transaction:
+        return
     session.execute(update(Peer).where(Peer.id == peer.id)
                     .values(last_contact_at=Peer.last_contact_at)
                     .execution_options(synchronize_session=False))
+    session.info[_WRITE_LOCK_INFO_KEY] = transaction
 
 
 def not_applicable(message: str) -> EnvelopeRejected:

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import stat
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -207,5 +208,23 @@ def verify_document(document: dict, public_key: str, *, field: str = "signature"
         signature = _b64decode(document[field])
         decode_public_key(public_key).verify(signature, signing_bytes(document, exclude=field))
     except (KeyError, ValueError, InvalidSignature):
+        return False
+    return True
+
+
+@lru_cache(maxsize=1024)
+def _cached_public_key(public_key: str) -> Ed25519PublicKey:
+    return decode_public_key(public_key)
+
+
+def verify_signature(signed_bytes: bytes, signature: object, public_key: str) -> bool:
+    """Return whether `signature` (base64url text) signs `signed_bytes` under `public_key`.
+
+    `signed_bytes` must already be the form `signing_bytes` returns. The
+    decoded keys of the linked nodes are cached.
+    """
+    try:
+        _cached_public_key(public_key).verify(_b64decode(signature), signed_bytes)
+    except (ValueError, InvalidSignature):
         return False
     return True

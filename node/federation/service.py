@@ -18,6 +18,7 @@ from node.core.db import SETTINGS_INFO_KEY, utcnow
 from node.core.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from node.core.settings import Settings
 from node.federation import schemas
+from node.federation.canonical import canonicalize_members
 from node.federation.envelope import (
     PROTOCOL_VERSIONS,
     EnvelopeRejected,
@@ -26,11 +27,12 @@ from node.federation.envelope import (
     check_clock,
     encode_envelope,
     format_timestamp,
+    member_bytes,
     reject_constant,
     reject_duplicate_names,
     verify_envelope,
 )
-from node.federation.handlers import CHILD, HANDLERS, PARENT
+from node.federation.handlers import CHILD, HANDLERS, PARENT, PREFETCHED_INFO_KEY
 from node.federation.key_rotation import ANY_PEER
 from node.federation.identity import (
     fingerprint,
@@ -196,6 +198,7 @@ class Receipt:
     result: dict
     received_at: datetime
     duplicate: bool
+    sender: str | None = None
 
     def as_dict(self) -> dict:
         return {"message_id": self.message_id, "result": self.result,
@@ -222,7 +225,7 @@ def receive_message(session: Session, settings: Settings, raw: bytes, *,
     receiver.finish()
     if not receipt.duplicate:
         logger.info("federation message received",
-                    extra={"message_id": receipt.message_id, "peer": _routing_fields(raw)[0]})
+                    extra={"message_id": receipt.message_id, "peer": receipt.sender})
     return receipt
 
 
@@ -259,27 +262,32 @@ def receive_batch(session: Session, settings: Settings, body: bytes, *,
                     remote_address)
         raise
     receiver = Receiver(session, settings, now)
-    receiver.prefetch([item["message_id"] for item in items
-                       if isinstance(item, dict) and isinstance(item.get("message_id"), str)])
-    results = []
-    for item in items:
-        raw = _envelope_bytes(item)
-        try:
-            receipt = receiver.receive(raw)
-        except EnvelopeRejected as rejection:
-            _quarantine(session, settings, raw, rejection, now, remote_address)
-            results.append({"message_id": _routing_fields(raw)[1], "outcome": "rejected",
-                            "status": rejection.status, "reason": rejection.reason,
-                            "detail": rejection.message,
-                            "errors": [problem.as_dict() for problem in rejection.problems]})
-            continue
-        results.append(dict(receipt.as_dict(),
-                            outcome="duplicate" if receipt.duplicate else "applied"))
+    receiver.prefetch([item for item in items if isinstance(item, dict)])
+    try:
+        results = []
+        for item in items:
+            raw, members = _envelope_bytes(item)
+            try:
+                receipt = receiver.receive(raw, parsed=item if members is not None else None,
+                                           wire_members=members)
+            except EnvelopeRejected as rejection:
+                _quarantine(session, settings, raw, rejection, now, remote_address)
+                results.append({"message_id": _routing_fields(raw)[1], "outcome": "rejected",
+                                "status": rejection.status, "reason": rejection.reason,
+                                "detail": rejection.message,
+                                "errors": [problem.as_dict() for problem in rejection.problems]})
+                continue
+            results.append(dict(receipt.as_dict(),
+                                outcome="duplicate" if receipt.duplicate else "applied"))
+    finally:
+        # `finish` drops it as well, but is not reached when an envelope raised another error.
+        session.info.pop(PREFETCHED_INFO_KEY, None)
     receiver.finish()
     counts = {outcome: sum(1 for result in results if result["outcome"] == outcome)
               for outcome in ("applied", "duplicate", "rejected")}
+    sender = items[0].get("sender") if isinstance(items[0], dict) else None
     logger.info("federation batch received",
-                extra={"peer": _routing_fields(_envelope_bytes(items[0]))[0], **counts})
+                extra={"peer": sender[:64] if isinstance(sender, str) else None, **counts})
     return results
 
 
@@ -317,16 +325,21 @@ def _batch_items(body: bytes) -> list:
     return messages
 
 
-def _envelope_bytes(item: object) -> bytes:
-    """Return the wire form of one envelope of a batch: its canonical JSON.
+def _envelope_bytes(item: object) -> tuple[bytes, dict[str, bytes] | None]:
+    """Return the wire form of one envelope of a batch, its canonical JSON, and its members.
 
     The sender signs the canonical form, so this is the byte string it sent
     on its own, and the form that the size limit and the exchange log use.
+    The members (see `envelope.member_bytes`) are None for an item that has
+    no canonical form, which verification then rejects.
     """
     try:
-        return encode_envelope(item)
+        if isinstance(item, dict):
+            members = member_bytes(item)
+            return canonicalize_members(members), members
+        return encode_envelope(item), None
     except (ValueError, TypeError):
-        return json.dumps(item, ensure_ascii=False).encode("utf-8")
+        return json.dumps(item, ensure_ascii=False).encode("utf-8"), None
 
 
 class _PinnedKeys(Mapping[str, str]):
@@ -355,10 +368,12 @@ class _PinnedKeys(Mapping[str, str]):
         return self._session.scalar(select(func.count()).select_from(Peer))
 
 
-def _verify(raw: bytes, peers: _PinnedKeys, settings: Settings,
-            now: datetime) -> VerifiedEnvelope:
+def _verify(raw: bytes, peers: _PinnedKeys, settings: Settings, now: datetime, *,
+            parsed: dict | None = None,
+            wire_members: dict[str, bytes] | None = None) -> VerifiedEnvelope:
     try:
-        return verify_envelope(raw, peers, recipient=settings.node_id)
+        return verify_envelope(raw, peers, recipient=settings.node_id, parsed=parsed,
+                               wire_members=wire_members)
     except EnvelopeRejected as rejection:
         # During the grace period after a peer's key rotation, its former key
         # still signs valid messages.
@@ -368,7 +383,8 @@ def _verify(raw: bytes, peers: _PinnedKeys, settings: Settings,
             raise
         try:
             return verify_envelope(raw, {peer.node_id: peer.previous_public_key},
-                                   recipient=settings.node_id)
+                                   recipient=settings.node_id, parsed=parsed,
+                                   wire_members=wire_members)
         except EnvelopeRejected:
             raise rejection from None
 
@@ -416,15 +432,28 @@ class Receiver:
         self._log_rows: list[dict] = []
         self._next_sequences: dict[str, int] = {}
 
-    def prefetch(self, message_ids: list[str]) -> None:
-        """Read the inbox rows of `message_ids` in one query, before receiving them."""
-        requested_ids = sorted(set(message_ids))
-        if not requested_ids:
-            return
-        for row in self.session.execute(select(*_STORED_COLUMNS)
-                                        .where(InboxMessage.message_id.in_(requested_ids))):
-            self._stored[row.message_id] = _StoredMessage(*row)
-        self._prefetched.update(requested_ids)
+    def prefetch(self, envelopes: list[dict]) -> None:
+        """Read the inbox rows of `envelopes`, and the rows their handlers need, before receiving.
+
+        The envelopes are parsed but not verified yet, so this only reads.
+        """
+        requested_ids = sorted({envelope["message_id"] for envelope in envelopes
+                                if isinstance(envelope.get("message_id"), str)})
+        if requested_ids:
+            for row in self.session.execute(select(*_STORED_COLUMNS)
+                                            .where(InboxMessage.message_id.in_(requested_ids))):
+                self._stored[row.message_id] = _StoredMessage(*row)
+            self._prefetched.update(requested_ids)
+        by_type: dict[str, list[tuple[str, dict]]] = {}
+        for envelope in envelopes:
+            message_type, sender = envelope.get("type"), envelope.get("sender")
+            if (isinstance(message_type, str) and isinstance(sender, str)
+                    and envelope.get("message_id") not in self._stored):
+                by_type.setdefault(message_type, []).append((sender, envelope))
+        for message_type, typed in by_type.items():
+            handler = HANDLERS.get(message_type)
+            if handler is not None and handler.prefetch is not None:
+                handler.prefetch(self.session, typed)
 
     def _stored_message(self, message_id: str, *, refresh: bool = False) -> _StoredMessage | None:
         if message_id in self._stored:
@@ -438,10 +467,16 @@ class Receiver:
         self._stored[message_id] = _StoredMessage(*row)
         return self._stored[message_id]
 
-    def receive(self, raw: bytes) -> Receipt:
-        """Verify, deduplicate and apply one envelope; raise EnvelopeRejected."""
+    def receive(self, raw: bytes, *, parsed: dict | None = None,
+                wire_members: dict[str, bytes] | None = None) -> Receipt:
+        """Verify, deduplicate and apply one envelope; raise EnvelopeRejected.
+
+        `parsed` and `wire_members` come with an envelope of a batch request,
+        which was parsed with the request (see `verify_envelope`).
+        """
         session, settings, now = self.session, self.settings, self.now
-        verified = _verify(raw, self.peers, settings, now)
+        verified = _verify(raw, self.peers, settings, now, parsed=parsed,
+                           wire_members=wire_members)
         peer = self.peers.peer(verified.sender)
         assert peer is not None
         if peer.status != "active":
@@ -493,7 +528,7 @@ class Receiver:
         logger.debug("federation message received",
                      extra={"message_id": verified.message_id, "type": verified.type,
                             "peer": peer.node_id, "sequence": sequence})
-        return Receipt(verified.message_id, result, now, duplicate=False)
+        return Receipt(verified.message_id, result, now, duplicate=False, sender=peer.node_id)
 
     def _record_contact(self, peer: Peer, sequence: int) -> None:
         expected = self._next_sequences.get(peer.node_id, peer.next_expected_sequence)
@@ -516,6 +551,7 @@ class Receiver:
             peer.next_expected_sequence = max(peer.next_expected_sequence, next_sequence)
             peer.last_contact_at = self.now
         self._next_sequences = {}
+        self.session.info.pop(PREFETCHED_INFO_KEY, None)
         self.session.flush()
 
 

@@ -11,12 +11,14 @@ steps, only the state, the progress percent and the instants.
 
 Applying (parent side). The task is found by the reference this node gave it
 in the directive and by the sender, so a child can only report on tasks
-assigned to it. The steps go through the local workflow services, so the
-parent records them as if its own officers had entered them. A receipt is
-confirmed after the transfer is recorded at the directive's instant, unless
-the parent had transferred the task by hand. An objection gets its feedback
-deadline. A progress update is submitted in the child approver's name and
-approved by the node. A province that applies a step of its sub-unit on a
+assigned to it. Receipts and objections go through the local workflow
+services, so the parent records them as if its own officers had entered
+them. A receipt is confirmed after the transfer is recorded at the
+directive's instant, unless the parent had transferred the task by hand. An
+objection gets its feedback deadline. An approved progress update was
+already reviewed at the child, so it is stored approved, with its submitter
+and approver as the child recorded them, in one row and one history event
+(see `_apply_update`). A province that applies a step of its sub-unit on a
 task that itself came from the centre forwards the step upwards in the same
 transaction, through the same events.
 """
@@ -35,18 +37,19 @@ from node.core.errors import DomainError
 from node.core.settings import Settings
 from node.federation.content_models import TaskLink
 from node.federation.envelope import format_timestamp, parse_timestamp
-from node.federation.handlers import CHILD, claim_write_lock, not_applicable, register
+from node.federation.handlers import (
+    CHILD,
+    claim_write_lock,
+    not_applicable,
+    prefetched,
+    register,
+)
 from node.federation.models import OutboxMessage, Peer
 from node.local_tasks.calendar import load_calendar
 from node.local_tasks.models import Task, TaskEvent
-from node.local_tasks.workflow import (
-    approve_update,
-    confirm_receipt,
-    lodge_objection,
-    return_update,
-    submit_update,
-    transfer_task,
-)
+from node.local_tasks.workflow import confirm_receipt, lodge_objection, transfer_task
+from node.local_tasks.workflow.history import record_event
+from node.local_tasks.workflow.progress import apply_to_task, record_reviewed_update
 from node.local_tasks.workflow.models import Objection, ProgressUpdate
 
 logger = logging.getLogger(__name__)
@@ -169,8 +172,43 @@ def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
 # Applying at the parent -------------------------------------------------------------
 
 
+_ASSIGNED = "assigned_tasks"
+# References per IN list when a batch's tasks are read at once.
+PREFETCH_CHUNK = 500
+
+
+def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]]) -> None:
+    """Read the links and tasks that a batch's task_status envelopes name, one query per sender.
+
+    `assigned_task` then finds them without a query. The envelopes are not
+    verified yet, so only well-formed references are read, and reading a
+    task that a forged envelope names does no harm.
+    """
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for sender, envelope in envelopes:
+        payload = envelope.get("payload")
+        updates = payload.get("updates") if isinstance(payload, dict) else None
+        for entry in updates if isinstance(updates, list) else []:
+            task_ref = entry.get("task_ref") if isinstance(entry, dict) else None
+            if isinstance(sender, str) and isinstance(task_ref, str):
+                wanted[sender].add(task_ref)
+    found = prefetched(session, _ASSIGNED)
+    for sender, task_refs in wanted.items():
+        missing = sorted(task_ref for task_ref in task_refs if (sender, task_ref) not in found)
+        for start in range(0, len(missing), PREFETCH_CHUNK):
+            rows = session.execute(
+                select(TaskLink, Task).join(Task, Task.id == TaskLink.task_id)
+                .where(TaskLink.peer_node_id == sender, TaskLink.direction == "sent",
+                       TaskLink.task_ref.in_(missing[start:start + PREFETCH_CHUNK])))
+            for link, task in rows:
+                found[(sender, link.task_ref)] = (task, link)
+
+
 def assigned_task(session: Session, peer: Peer, task_ref: str) -> tuple[Task, TaskLink]:
     """Return the task that this node sent to `peer` as `task_ref`; raise not_applicable."""
+    cached = prefetched(session, _ASSIGNED).get((peer.node_id, task_ref))
+    if cached is not None:
+        return cached
     link = session.scalar(select(TaskLink).where(
         TaskLink.peer_node_id == peer.node_id, TaskLink.direction == "sent",
         TaskLink.task_ref == task_ref))
@@ -232,7 +270,21 @@ def apply_objection(session: Session, settings: Settings, peer: Peer, envelope: 
     return {"status": "applied", "objection_id": objection.id}
 
 
+SUPERSEDED_COMMENT = "superseded by a newer approved update from the child node"
+
+
 def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict) -> str:
+    """Store one approved update of the child and apply it to the task; return the outcome.
+
+    The child's maker and checker already approved the update, so it is
+    stored approved in one row, with one history row (`task.progress_approve`,
+    which a province forwards upwards) and no submission step. No audit entry
+    is written: the exchange log keeps the child's signed envelope, which
+    names the submitter, the approver and the content and can be verified
+    offline (`theodoi federation export-log`). An audit entry here would
+    only repeat it, and would make this node the author of an approval it
+    did not decide, which `node.signatures` would then sign in its name.
+    """
     task, _ = assigned_task(session, peer, entry["task_ref"])
     reported_at = parse_timestamp(entry["reported_at"])
     at = parse_timestamp(entry["completed_at"]) if "completed_at" in entry else reported_at
@@ -250,33 +302,46 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
     identity = "\n".join((peer.node_id, entry["task_ref"], entry["reported_at"],
                           entry["approved_at"]))
     key = "federation:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
-    update = submit_update(
-        session, task, at=at, actor=submitter, reported_state=entry["reported_state"],
-        progress_percent=entry.get("progress_percent"), milestone=entry.get("milestone"),
-        results=entry.get("result_summary"), difficulties=entry.get("difficulties"),
-        next_steps=entry.get("next_steps"), idempotency_key=key)
-    if update.status != "submitted":
-        return "unchanged"
     approved_at = max(parse_timestamp(entry["approved_at"]), at)
     # NOTE: a task led jointly by agencies of two child nodes has one state
     # here. Each child's approved update overwrites the other's, and an
-    # update older than the other child's latest is returned as superseded,
+    # update older than the other child's latest is stored as superseded,
     # so the task can show as completed while one joint lead has not
     # finished. Keeping a state per lead agency would fix it.
+    # Messages can arrive out of order after retries; an older report
+    # never moves the task back.
     newer = session.scalar(select(ProgressUpdate.id).where(
         ProgressUpdate.task_id == task.id, ProgressUpdate.status == "approved",
-        ProgressUpdate.at > update.at).limit(1))
-    if newer is not None:
-        # Messages can arrive out of order after retries; an older report
-        # never moves the task back.
-        return_update(session, update, at=approved_at, actor=f"node {peer.node_id}",
-                      comment="superseded by a newer approved update from the child node")
+        ProgressUpdate.at > at).limit(1))
+    superseded = newer is not None
+    node_actor = f"node {peer.node_id}"
+    update, created = record_reviewed_update(
+        session, task, at=at, submitted_by=submitter, reported_state=entry["reported_state"],
+        progress_percent=entry.get("progress_percent"), milestone=entry.get("milestone"),
+        results=entry.get("result_summary"), difficulties=entry.get("difficulties"),
+        next_steps=entry.get("next_steps"), idempotency_key=key,
+        status="returned" if superseded else "approved", reviewed_at=approved_at,
+        reviewed_by=node_actor if superseded else approver,
+        review_comment=SUPERSEDED_COMMENT if superseded else None)
+    if not created:
+        return "unchanged"
+    if superseded:
+        record_event(session, task, kind="task.progress_return", at=approved_at,
+                     actor=node_actor, content="progress update returned for correction",
+                     outcome="returned", object_type="task_progress_update",
+                     object_id=update.id,
+                     detail={"comment": SUPERSEDED_COMMENT}
+                     if task.confidentiality == "regular" else None)
         return "superseded"
-    approve_update(session, update, at=approved_at, actor=approver)
+    apply_to_task(task, update)
+    record_event(session, task, kind="task.progress_approve", at=approved_at, actor=approver,
+                 content="progress update approved and applied to the task",
+                 outcome="approved", object_type="task_progress_update", object_id=update.id,
+                 detail={"reported_state": update.reported_state, "source_node": peer.node_id})
     return "applied"
 
 
-@register("task_status", CHILD)
+@register("task_status", CHILD, prefetch=prefetch_assigned_tasks)
 def apply_task_status(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
     """Apply each approved progress update of the child to the task this node assigned."""
     claim_write_lock(session, peer)

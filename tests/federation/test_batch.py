@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.federation.helpers import (
     aggregate_report_payload,
     envelope_for,
     link_child,
+    task_status_payload,
 )
 from tests.federation.test_delivery import (
     FAST_RETRIES,
@@ -115,6 +117,23 @@ def test_mixed_batch_applies_good_ones(anonymous_client, session, linked, child_
     assert linked.next_expected_sequence == 4
     # Only the rejections of correctly signed messages are charged to the child.
     assert linked.last_error.startswith("sequence_reused:")
+
+
+def test_relayed_nfd_envelope_in_batch(anonymous_client, session, linked, child_key) -> None:  # noqa: ANN001
+    summary = "Đã hoàn thành đúng hạn"
+    relayed = envelope_for(child_key, sequence=1, message_type="task_status",
+                           payload=task_status_payload(summary=summary))
+    changed = envelope_for(child_key, sequence=2, message_type="task_status",
+                           payload=task_status_payload(summary=summary))
+    # The signature covers the NFC form, so a relay that decomposes a string
+    # keeps it valid, while a changed string breaks it.
+    relayed["payload"]["updates"][0]["result_summary"] = unicodedata.normalize("NFD", summary)
+    changed["payload"]["updates"][0]["result_summary"] = "Đã hoàn thành"
+    results = post_batch(anonymous_client, [relayed, changed]).get_json()["results"]
+
+    # The test node assigned no task, so a message past its signature check
+    # is rejected as not applicable.
+    assert [result["reason"] for result in results] == ["not_applicable", "bad_signature"]
 
 
 def test_duplicate_inside_one_batch(anonymous_client, session, linked, child_key) -> None:  # noqa: ANN001

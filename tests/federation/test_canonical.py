@@ -8,7 +8,12 @@ import unicodedata
 
 import pytest
 
-from node.federation.canonical import canonicalize, format_number, normalize_nfc
+from node.federation.canonical import (
+    canonicalize,
+    canonicalize_members,
+    format_number,
+    normalize_nfc,
+)
 
 
 def from_bits(bits: int) -> float:
@@ -118,3 +123,15 @@ def test_nfc_normalises_keys_and_values() -> None:
     assert decomposed != "Nghị quyết"
     value = normalize_nfc({decomposed: [decomposed, 1, None]})
     assert value == {"Nghị quyết": ["Nghị quyết", 1, None]}
+
+
+def test_members_join_to_canonical_form() -> None:
+    # Member names outside the Basic Multilingual Plane sort by UTF-16 code units.
+    value = {"payload": {"ý kiến": ["Đã xong", 1.5, None]}, "a": True, "\U0001f600": 2,
+             "\uff61": "x", "signature": "c2ln"}
+    members = {name: canonicalize(item) for name, item in value.items()}
+    assert canonicalize_members(members) == canonicalize(value)
+    assert canonicalize_members({}) == b"{}"
+    without = {name: item for name, item in members.items() if name != "signature"}
+    assert canonicalize_members(without) == canonicalize(
+        {name: item for name, item in value.items() if name != "signature"})

@@ -8,13 +8,16 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from node.audit.models import AuditEntry
 from node.core.db import utcnow
+from node.dashboard import counters
 from node.federation.aggregates import queue_aggregate_report
-from node.federation.envelope import parse_timestamp
-from node.federation.models import OutboxMessage
+from node.federation.client import queue_message
+from node.federation.envelope import format_timestamp, parse_timestamp
+from node.federation.models import OutboxMessage, Peer
 from node.local_tasks.calendar import load_calendar
 from node.local_tasks.completion import level_of
-from node.local_tasks.models import Task
+from node.local_tasks.models import Task, TaskEvent
 from node.local_tasks.workflow import (
     approve_update,
     confirm_receipt,
@@ -241,3 +244,132 @@ def test_confidential_payloads_carry_no_content(make_node) -> None:  # noqa: ANN
     assert status["confidentiality"] == "confidential"
     with centre.session() as session:
         assert session.scalar(select(Task.reported_state)) == "completed"
+
+
+def report(task_ref: str, state: str, at, *, percent: int, results: str | None = None,  # noqa: ANN001
+           approved_by: str = "Lãnh đạo Văn phòng") -> dict:
+    """Return one approved update of a task_status payload, as a child builds it."""
+    entry = {"task_ref": task_ref, "reported_state": state, "confidentiality": "regular",
+             "reported_at": format_timestamp(at), "approved_at": format_timestamp(at),
+             "approved_by": approved_by, "reported_by": "Chuyên viên",
+             "progress_percent": percent}
+    if state == "completed":
+        entry["completed_at"] = format_timestamp(at)
+    if results:
+        entry["result_summary"] = results
+    return entry
+
+
+def send_reports(child, parent, *entries: dict) -> list[dict]:  # noqa: ANN001
+    """Queue one task_status message per entry at `child` and deliver them to `parent`."""
+    with child.session() as session:
+        peer = session.scalar(select(Peer).where(Peer.node_id == parent.node_id))
+        for entry in entries:
+            queue_message(session, child.settings, peer, "task_status", {"updates": [entry]})
+    return pump(child, parent)
+
+
+def test_status_applied_in_one_step(assigned) -> None:  # noqa: ANN001
+    centre, province, centre_task_id, _ = assigned
+    task_ref = f"{CENTRE[0]}/{centre_task_id}"
+    with centre.session() as session:
+        counters.rebuild(session)
+        audit_entries = session.query(AuditEntry).count()
+        events = session.query(TaskEvent).count()
+    # Two days ago, so before the counters' horizon (the start of today in Vietnam).
+    at = utcnow().replace(microsecond=0) - timedelta(days=2)
+
+    results = send_reports(province, centre, report(task_ref, "completed", at, percent=100,
+                                                    results="Đã ban hành kế hoạch"))
+    assert results[0]["applied"] == 1
+    with centre.session() as session:
+        update = session.scalar(select(ProgressUpdate))
+        assert update.status == "approved"
+        assert update.submitted_by == f"Chuyên viên ({PROVINCE[0]})"
+        assert update.reviewed_by == f"Lãnh đạo Văn phòng ({PROVINCE[0]})"
+        assert update.reviewed_at == at
+        new_events = session.scalars(select(TaskEvent).order_by(TaskEvent.id)).all()[events:]
+        assert [event.kind for event in new_events] == ["task.progress_approve"]
+        assert new_events[0].detail["object_id"] == update.id
+        # The exchange log keeps the signed envelope as evidence, so no audit entry is written.
+        assert session.query(AuditEntry).count() == audit_entries
+        task = session.get(Task, centre_task_id)
+        assert task.completed_at == at
+        assert task.result_summary == "Đã ban hành kế hoạch"
+        # One task, due 30 June 2027 and completed before the horizon: completed on time.
+        stored = counters.stored_counters(session)
+        assert stored[("all", "", "completed_on_time")] == 1
+        assert stored[("all", "", "not_started_on_time")] == 0
+        assert not counters.check_against_recount(session)
+
+
+def test_same_report_twice_unchanged(assigned) -> None:  # noqa: ANN001
+    centre, province, centre_task_id, _ = assigned
+    task_ref = f"{CENTRE[0]}/{centre_task_id}"
+    at = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    entry = report(task_ref, "in_progress", at, percent=30)
+
+    results = send_reports(province, centre, entry, entry)
+    assert [(result["applied"], result["unchanged"]) for result in results] == [(1, 0), (0, 1)]
+    with centre.session() as session:
+        assert session.query(ProgressUpdate).count() == 1
+        assert session.get(Task, centre_task_id).progress_percent == 30
+
+
+def test_older_report_superseded(assigned) -> None:  # noqa: ANN001
+    centre, province, centre_task_id, _ = assigned
+    task_ref = f"{CENTRE[0]}/{centre_task_id}"
+    newer_at = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    older_at = newer_at - timedelta(hours=1)
+    with centre.session() as session:
+        counters.rebuild(session)
+
+    results = send_reports(province, centre,
+                           report(task_ref, "completed", newer_at, percent=100, results="Xong"),
+                           report(task_ref, "in_progress", older_at, percent=50))
+    assert results[0]["applied"] == 1
+    assert results[1]["superseded"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.reported_state == "completed"
+        assert task.completed_at == newer_at
+        assert task.progress_percent == 100
+        older = session.scalar(select(ProgressUpdate).where(ProgressUpdate.at == older_at))
+        assert older.status == "returned"
+        assert "superseded" in older.review_comment
+        kinds = session.scalars(select(TaskEvent.kind).where(TaskEvent.task_id == task.id)
+                                .order_by(TaskEvent.id)).all()
+        assert kinds[-2:] == ["task.progress_approve", "task.progress_return"]
+        assert not counters.check_against_recount(session)
+
+
+def test_batch_applies_statuses_of_several_tasks(make_node) -> None:  # noqa: ANN001, F811
+    from node.federation.service import receive_batch
+
+    centre, province = make_node(CENTRE), make_node(PROVINCE)
+    link(centre, province)
+    with centre.session() as session:
+        add_document(session, "23-NQ/TW", [task_for(session, "TU01", deadline=DEADLINE),
+                                           task_for(session, "TU01", deadline=DEADLINE)])
+        task_ids = session.scalars(select(Task.id).order_by(Task.id)).all()
+    pump(centre, province)
+    at = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    entries = [report(f"{CENTRE[0]}/{task_ids[0]}", "in_progress", at, percent=10),
+               report(f"{CENTRE[0]}/{task_ids[1]}", "in_progress", at, percent=20),
+               report(f"{CENTRE[0]}/{task_ids[1] + 100}", "in_progress", at, percent=30),
+               report(f"{CENTRE[0]}/{task_ids[0]}", "in_progress",
+                      at + timedelta(minutes=1), percent=40)]
+    with province.session() as session:
+        peer = session.scalar(select(Peer))
+        bodies = [queue_message(session, province.settings, peer, "task_status",
+                                {"updates": [entry]}).body for entry in entries]
+    request = b'{"messages":[' + b",".join(bodies) + b'],"protocol_version":"1"}'
+    with centre.session() as session:
+        results = receive_batch(session, centre.settings, request)
+
+    assert [result["outcome"] for result in results] == ["applied", "applied", "rejected",
+                                                         "applied"]
+    assert results[2]["reason"] == "not_applicable"
+    with centre.session() as session:
+        assert [session.get(Task, task_id).progress_percent for task_id in task_ids] == [40, 20]
+        assert session.query(ProgressUpdate).count() == 3

@@ -86,6 +86,38 @@ def record_step(
     return event
 
 
+def record_event(
+    session: Session,
+    task: Task,
+    *,
+    kind: str,
+    at: datetime,
+    actor: str | None,
+    content: str,
+    outcome: str,
+    object_type: str,
+    object_id: int,
+    detail: Mapping[str, Any] | None = None,
+) -> TaskEvent:
+    """Add the task event of one step without an audit entry, and without a flush.
+
+    For steps decided and recorded elsewhere, such as an update that a child
+    node approved and sent signed. The event is added by `task_id`, so the
+    task's `events` collection is not loaded. When that collection is
+    already loaded in this session it does not show the event until the
+    task is refreshed.
+    """
+    event_detail = {"content": content, "outcome": outcome,
+                    "object_type": object_type, "object_id": object_id}
+    event_detail.update(audit_log.json_safe(dict(detail or {}), "detail"))
+    event = TaskEvent(task_id=task.id, kind=kind, at=at, actor=actor, detail=event_detail)
+    session.add(event)
+    logger.debug("task workflow step recorded",
+                 extra={"task_id": task.id, "event_kind": kind, "object_type": object_type,
+                        "object_id": object_id, "outcome": outcome, "actor": actor})
+    return event
+
+
 def last_event(session: Session, task: Task) -> TaskEvent | None:
     """Return the newest event of `task`, or None when it has none."""
     return session.scalars(

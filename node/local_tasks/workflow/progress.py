@@ -282,15 +282,7 @@ def approve_update(session: Session, update: ProgressUpdate, *, at: datetime,
 
     before = {"status": update.status, "task_version": task.version,
               **audit_log.snapshot(task, _TASK_STATE_FIELDS)}
-    task.reported_state = update.reported_state
-    task.completed_at = update.at if update.reported_state == "completed" else None
-    if update.progress_percent is not None:
-        task.progress_percent = update.progress_percent
-    if update.results is not None and task.confidentiality == "regular":
-        task.result_summary = update.results
-    # Setting updated_at makes the flush update the row even when the state is
-    # unchanged, so the version increases with every approval.
-    task.updated_at = utcnow()
+    apply_to_task(task, update)
     update.status = "approved"
     update.reviewed_at = at
     update.reviewed_by = actor
@@ -304,6 +296,88 @@ def approve_update(session: Session, update: ProgressUpdate, *, at: datetime,
         detail={"reported_state": update.reported_state, "task_version": task.version},
     )
     return update
+
+
+def apply_to_task(task: Task, update: ProgressUpdate) -> None:
+    """Set the state, completion instant, progress and results of `task` from an approved update."""
+    task.reported_state = update.reported_state
+    task.completed_at = update.at if update.reported_state == "completed" else None
+    if update.progress_percent is not None:
+        task.progress_percent = update.progress_percent
+    if update.results is not None and task.confidentiality == "regular":
+        task.result_summary = update.results
+    # Setting updated_at makes the flush update the row even when the state is
+    # unchanged, so the version increases with every approval.
+    task.updated_at = utcnow()
+
+
+def record_reviewed_update(
+    session: Session,
+    task: Task,
+    *,
+    at: datetime,
+    submitted_by: str,
+    reported_state: str,
+    progress_percent: int | None = None,
+    milestone: str | None = None,
+    results: str | None = None,
+    difficulties: str | None = None,
+    next_steps: str | None = None,
+    idempotency_key: str,
+    status: str,
+    reviewed_at: datetime,
+    reviewed_by: str,
+    review_comment: str | None = None,
+) -> tuple[ProgressUpdate, bool]:
+    """Store an update that was submitted and reviewed elsewhere; return it and whether it is new.
+
+    For a report that a child node's maker and checker approved: the row is
+    stored already reviewed (`status` "approved" or "returned"), the content
+    is checked as `submit_update` checks it, and the caller applies an
+    approved update to the task (`apply_to_task`) and records its history
+    (`history.record_event`). A key already stored returns that row unless
+    its content differs, which raises IdempotencyKeyReusedError.
+    """
+    require_instant(at)
+    require_instant(reviewed_at)
+    if status not in ("approved", "returned"):
+        raise ValueError(f"status {status!r} is not a review outcome; use approved or returned")
+    if reviewed_at < at:
+        raise invalid("at", reviewed_at.isoformat(),
+                      "Review at %(at)s is before the update's instant %(update_at)s; "
+                      "give the instant of the review", at=reviewed_at, update_at=at)
+    if status == "approved" and reviewed_by == submitted_by:
+        raise SelfApprovalError(message(
+            "%(actor)s submitted the update and cannot also approve it; another person must "
+            "approve it", actor=reviewed_by))
+    values = {
+        "reported_state": reported_state,
+        "progress_percent": progress_percent,
+        "milestone": _clean_text(milestone),
+        "results": _clean_text(results),
+        "difficulties": _clean_text(difficulties),
+        "next_steps": _clean_text(next_steps),
+    }
+    key = idempotency_key.strip()
+    existing = _existing_for_key(session, task, key, {**values, "at": at})
+    if existing is not None:
+        return existing, False
+    _validate_submission(task, at, values, key)
+    update = ProgressUpdate(task_id=task.id, at=at, submitted_by=submitted_by,
+                            idempotency_key=key, status=status, reviewed_at=reviewed_at,
+                            reviewed_by=reviewed_by, review_comment=review_comment, **values)
+    try:
+        # As in `submit_update`, a concurrent insert of the same key fails
+        # only this savepoint, and the row stored first is returned.
+        with session.begin_nested():
+            session.add(update)
+            session.flush()
+    except IntegrityError:
+        existing = _existing_for_key(session, task, key, {**values, "at": at})
+        if existing is None:
+            raise
+        return existing, False
+    return update, True
 
 
 def return_update(session: Session, update: ProgressUpdate, *, at: datetime, actor: str | None,
