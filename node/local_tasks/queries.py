@@ -7,6 +7,7 @@ filter or a count over a million tasks is one query.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime
 from math import ceil
 
@@ -110,12 +111,12 @@ def _apply_filters(query: Select, filters: TaskFilter, level, *,  # noqa: ANN001
     if filters.condition is not None:
         query = query.where(filters.condition)
     if levels_first and filters.levels and filters.agency_id is not None:
-        # No correlation: the subquery selects from its own `tasks`. SQLite
-        # looks rows up by id through the table itself unless told otherwise.
+        # No correlation: the subquery selects from its own `tasks`.
+        # NOTE: SQLite picks the index only when it has statistics of it
+        # (ANALYZE); without them it reads the table rows by id.
         agency_levels = (select(Task.id)
                          .where(_agency_condition(filters, agency_lookup),
                                 level.in_(filters.levels))
-                         .with_hint(Task, "INDEXED BY ix_tasks_id_level_inputs", "sqlite")
                          .correlate(None))
         query = query.where(Task.id.in_(agency_levels))
     else:
@@ -331,12 +332,20 @@ def suggest_documents(session: Session, typed: str, limit: int,
     folded = fold(typed)
     rows = session.execute(
         select(Document.id, Document.reference, Document.summary).where(visible)).all()
-    # NOTE: the folding runs in Python over every visible document, because
+    # NOTE: the match runs in Python over every visible document, because
     # documents store no folded reference: about 3,000 rows at a million tasks.
+    # The folded texts are cached, so a request folds only new or changed ones.
     found = [row for row in rows
-             if folded in fold(row.reference) or folded in fold(row.summary)]
-    found.sort(key=lambda row: sort_key(row.reference))
+             if folded in _folded(row.reference) or folded in _folded(row.summary)]
+    found.sort(key=lambda row: _sort_key(row.reference))
     return found[:limit]
+
+
+# Folded document references and summaries, and collation keys of the
+# references. The caches are bounded, so they stay small even where
+# documents change often.
+_folded = lru_cache(maxsize=65536)(fold)
+_sort_key = lru_cache(maxsize=32768)(sort_key)
 
 
 def classification_values(session: Session) -> list[ClassificationValue]:
