@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import queue
 import socket
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,17 +57,49 @@ def _loopback_only() -> Iterator[None]:
     socket.socket.connect = original  # type: ignore[method-assign]
 
 
+AUTH_TESTS = Path(__file__).resolve().parent / "auth"
+_password_hashes: dict[tuple[str, str, int], str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _reuse_password_hashes(request: pytest.FixtureRequest,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash each test password once per run, except in the tests of tests/auth.
+
+    Werkzeug's scrypt spends 0.1 s or more on a hash by design, and most tests
+    create accounts with the same few passwords. Outside tests/auth a stored
+    hash is still the real scrypt hash of its password, made once and reused.
+    Signing in checks it with scrypt as before. Only the salt is shared
+    between accounts. The tests of tests/auth hash every password anew.
+    """
+    if AUTH_TESTS in request.node.path.parents:
+        return
+    from node.auth import passwords
+
+    original = passwords.generate_password_hash
+
+    def generate_once(password: str, method: str = "scrypt", salt_length: int = 16) -> str:
+        key = (password, method, salt_length)
+        if key not in _password_hashes:
+            _password_hashes[key] = original(password, method=method, salt_length=salt_length)
+        return _password_hashes[key]
+
+    monkeypatch.setattr(passwords, "generate_password_hash", generate_once)
+
+
 def database_kind() -> str:
     return os.environ.get("THEODOI_TEST_DATABASE", "sqlite")
 
 
-def _create_postgres_database() -> tuple[str, Engine]:
+def _create_postgres_database(template: str | None = None) -> tuple[str, Engine]:
+    """Create a database on the test server, empty or as a copy of `template`."""
     admin_url = os.environ.get("THEODOI_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"theodoi_test_{uuid.uuid4().hex[:12]}"
+    statement = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
     try:
         with admin.connect() as connection:
-            name = f"theodoi_test_{uuid.uuid4().hex[:12]}"
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(statement))
     except Exception as exc:  # noqa: BLE001 - any failure means the server is unusable
         pytest.fail(
             f"PostgreSQL at {admin_url} is not reachable ({exc.__class__.__name__}: {exc}); "
@@ -73,33 +110,166 @@ def _create_postgres_database() -> tuple[str, Engine]:
     return url, admin
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a fresh database for this run, dropped afterwards."""
-    if database_kind() == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-        return
-    if database_kind() != "postgresql":
-        pytest.fail(f"THEODOI_TEST_DATABASE={database_kind()!r}: use sqlite or postgresql")
-    url, admin = _create_postgres_database()
-    yield url
-    name = make_url(url).database
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture
-def fresh_database_url(tmp_path: Path) -> Iterator[str]:
-    """URL of an empty database of the suite's kind, for tests that commit for real."""
-    if database_kind() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
-    url, admin = _create_postgres_database()
-    yield url
+def _drop_postgres_database(url: str, admin: Engine) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
+
+
+class BackgroundDropper:
+    """Drops PostgreSQL databases in a thread of its own.
+
+    DROP DATABASE waits for a checkpoint, which takes seconds while other
+    databases are busy, so a test hands its databases over and goes on.
+    `finish` waits until every database handed over is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[str, Engine] | None] = queue.Queue()
+        self._errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="database-dropper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                _drop_postgres_database(*item)
+            except Exception as exc:  # noqa: BLE001 - reported by finish()
+                self._errors.append(f"{make_url(item[0]).database}: {exc}")
+
+    def drop(self, url: str, admin: Engine) -> None:
+        self._queue.put((url, admin))
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        assert not self._errors, f"test databases not dropped: {self._errors}"
+
+
+def _check_database_kind(kind: str) -> None:
+    if kind not in ("sqlite", "postgresql"):
+        pytest.fail(f"THEODOI_TEST_DATABASE={kind!r}: use sqlite or postgresql", pytrace=False)
+
+
+class MigratedTemplates:
+    """Databases built once per run by the real migrations and seeded with reference data.
+
+    Migrating a database takes seconds on PostgreSQL, so tests whose subject is
+    not the migrations start from a copy of one of these instead: a copy of
+    the file on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL. The
+    run's PostgreSQL databases are dropped through `dropper`.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._sqlite: Path | None = None
+        self._postgres: tuple[str, Engine] | None = None
+        self.dropper = BackgroundDropper()
+
+    def _build(self, url: str) -> None:
+        from node.core.db import unit_of_work
+        from node.local_tasks.reference import seed_reference_data
+
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+            with unit_of_work(sessionmaker(bind=engine)) as session:
+                seed_reference_data(session)
+        finally:
+            engine.dispose()
+
+    def sqlite_copy(self, target: Path) -> str:
+        """Copy the SQLite template to `target` and return its URL."""
+        if self._sqlite is None:
+            template = self._folder / "migrated.sqlite3"
+            self._build(f"sqlite:///{template}")
+            self._sqlite = template
+        # The backup API copies a consistent image, whatever the journal mode.
+        with closing(sqlite3.connect(self._sqlite)) as source, \
+                closing(sqlite3.connect(target)) as copy:
+            source.backup(copy)
+        return f"sqlite:///{target}"
+
+    def postgres_copy(self) -> tuple[str, Engine]:
+        """Create a copy of the PostgreSQL template; return its URL and the admin engine."""
+        if self._postgres is None:
+            url, admin = _create_postgres_database()
+            self._postgres = (url, admin)
+            self._build(url)
+        return _create_postgres_database(template=make_url(self._postgres[0]).database)
+
+    def close(self) -> None:
+        if self._postgres is not None:
+            self.dropper.drop(*self._postgres)
+        self.dropper.finish()
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
+    templates = MigratedTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
+
+
+class DatabaseFactory:
+    """Creates the databases of one test; `close` hands the PostgreSQL ones to the dropper."""
+
+    def __init__(self, folder: Path, templates: MigratedTemplates) -> None:
+        self._folder = folder
+        self._templates = templates
+        self._created: list[tuple[str, Engine]] = []
+
+    def new(self, name: str, *, migrated: bool = False, kind: str | None = None) -> str:
+        """Return the URL of a new database of `kind` (the suite's by default).
+
+        It is empty, or with `migrated` a copy of the migrated template.
+        """
+        kind = kind or database_kind()
+        _check_database_kind(kind)
+        if kind == "sqlite":
+            path = self._folder / f"{name}.sqlite3"
+            assert not path.exists(), f"database {name} already exists in this test"
+            return self._templates.sqlite_copy(path) if migrated else f"sqlite:///{path}"
+        url, admin = (self._templates.postgres_copy() if migrated
+                      else _create_postgres_database())
+        self._created.append((url, admin))
+        return url
+
+    def close(self) -> None:
+        for url, admin in self._created:
+            self._templates.dropper.drop(url, admin)
+
+
+@pytest.fixture
+def databases(tmp_path: Path, migrated_templates: MigratedTemplates) -> Iterator[DatabaseFactory]:
+    """New databases for tests that commit for real, dropped afterwards."""
+    factory = DatabaseFactory(tmp_path, migrated_templates)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a fresh database for this run, dropped afterwards."""
+    _check_database_kind(database_kind())
+    if database_kind() == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        return
+    url, admin = _create_postgres_database()
+    yield url
+    _drop_postgres_database(url, admin)
+
+
+@pytest.fixture
+def fresh_database_url(databases: DatabaseFactory) -> str:
+    """URL of an empty database of the suite's kind, for tests that commit for real."""
+    return databases.new("fresh")
+
+
+@pytest.fixture
+def migrated_database_url(databases: DatabaseFactory) -> str:
+    """URL of a migrated database of the suite's kind, seeded with reference data."""
+    return databases.new("migrated", migrated=True)
 
 
 @pytest.fixture
@@ -163,15 +333,47 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     session.close()
 
 
-@pytest.fixture
-def app(settings: Settings, session_factory: sessionmaker[Session], engine: Engine):
-    """The Flask app, its requests sharing the test's rolled-back transaction."""
+def build_test_app(settings: Settings) -> Flask:
+    """Build the node's Flask app in testing mode."""
     from node import create_app
 
     app = create_app(settings)
     app.config["TESTING"] = True
-    app.extensions["theodoi_sessions"] = session_factory
     return app
+
+
+@contextmanager
+def app_for_test(app: Flask, session_factory: sessionmaker[Session]) -> Iterator[Flask]:
+    """Lend a shared app to one test, its requests on the test's sessions.
+
+    The app's config and extensions are put back as they were afterwards, so
+    what one test sets (a clock, a setting) does not reach the next.
+    """
+    config = dict(app.config)
+    extensions = dict(app.extensions)
+    app.extensions["theodoi_sessions"] = session_factory
+    try:
+        yield app
+    finally:
+        app.config.clear()
+        app.config.update(config)
+        app.extensions.clear()
+        app.extensions.update(extensions)
+
+
+@pytest.fixture(scope="session")
+def shared_app(settings: Settings, engine: Engine) -> Iterator[Flask]:
+    """One app for the run: building an app compiles every URL rule, which is slow."""
+    app = build_test_app(settings)
+    yield app
+    app.extensions["theodoi_engine"].dispose()
+
+
+@pytest.fixture
+def app(shared_app: Flask, session_factory: sessionmaker[Session]) -> Iterator[Flask]:
+    """The Flask app, its requests sharing the test's rolled-back transaction."""
+    with app_for_test(shared_app, session_factory) as app:
+        yield app
 
 
 @pytest.fixture

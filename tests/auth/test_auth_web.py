@@ -21,14 +21,16 @@ from node.auth.service import (
 )
 from node.auth.web import SESSION_COOKIE, VISITOR_CSRF_COOKIE, login_required, role_required
 from node.core.db import utcnow
+from tests.conftest import app_for_test, build_test_app
 
 PASSWORD = "mật khẩu đủ dài 2026"
 OTHER_PASSWORD = "một mật khẩu khác 2026"
 
 
-@pytest.fixture
-def web_app(app):
-    """The app with two probe routes that use the decorators."""
+@pytest.fixture(scope="module")
+def probe_app(settings, engine):  # noqa: ANN001
+    """An app of its own with two probe routes that use the decorators."""
+    app = build_test_app(settings)
     probe = Blueprint("probe", __name__)
 
     @probe.route("/api/probe/whoami", methods=["GET", "POST"])
@@ -42,7 +44,14 @@ def web_app(app):
         return "administrator page"
 
     app.register_blueprint(probe)
-    return app
+    yield app
+    app.extensions["theodoi_engine"].dispose()
+
+
+@pytest.fixture
+def web_app(probe_app, session_factory):  # noqa: ANN001
+    with app_for_test(probe_app, session_factory) as app:
+        yield app
 
 
 @pytest.fixture

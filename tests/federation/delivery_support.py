@@ -19,8 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.cli import initialise_node
@@ -28,7 +27,7 @@ from node.core.db import make_engine, make_session_factory
 from node.core.settings import Settings, load_settings
 from node.federation.identity import node_public_key
 from node.federation.models import InboxMessage, OutboxMessage, Peer
-from tests.conftest import _create_postgres_database, database_kind
+from tests.conftest import DatabaseFactory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60
@@ -38,28 +37,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class Databases:
-    """Creates one database per node, of the suite's kind, and drops them all at the end."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self._tmp_path = tmp_path
-        self._created: list[tuple[str, object]] = []
-
-    def new(self, name: str) -> str:
-        if database_kind() == "sqlite":
-            return f"sqlite:///{self._tmp_path / f'{name}.sqlite3'}"
-        url, admin = _create_postgres_database()
-        self._created.append((url, admin))
-        return url
-
-    def drop_all(self) -> None:
-        for url, admin in self._created:
-            with admin.connect() as connection:  # type: ignore[attr-defined]
-                connection.execute(text(
-                    f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-            admin.dispose()  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -141,13 +118,13 @@ class Node:
             self.engine.dispose()  # type: ignore[attr-defined]
 
 
-def make_node(tmp_path: Path, databases: Databases, name: str, *, node_id: str, level: int,
+def make_node(tmp_path: Path, databases: DatabaseFactory, name: str, *, node_id: str, level: int,
               org_unit: str, federation: str = "") -> Node:
     directory = tmp_path / name
     directory.mkdir()
     config = directory / "theodoi.toml"
     config.write_text(
-        f'instance_path = "instance"\ndatabase_url = "{databases.new(name)}"\n'
+        f'instance_path = "instance"\ndatabase_url = "{databases.new(name, migrated=True)}"\n'
         f'secret_key = "{name}-secret"\nlog_level = "WARNING"\n'
         f'[node]\nid = "{node_id}"\nlevel = {level}\norg_unit = "{org_unit}"\n'
         f'[federation]\n{federation}', encoding="utf-8")

@@ -7,14 +7,13 @@ tests in test_two_nodes.py and test_content_two_nodes.py cover it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from node.cli import initialise_node
 from node.core.cli_support import open_session
@@ -27,7 +26,7 @@ from node.local_tasks.calendar import load_calendar
 from node.local_tasks.inputs import DeadlineInput, DocumentInput, TaskInput
 from node.local_tasks.models import OrgUnit
 from node.local_tasks.service import create_document, create_org_unit
-from tests.conftest import _create_postgres_database, database_kind
+from tests.conftest import DatabaseFactory
 
 CENTRE = ("centre", 0, "VPTW")
 PROVINCE = ("tu01-hanoi", 1, "TU01")
@@ -50,18 +49,14 @@ class TestNode:
 
 
 @pytest.fixture
-def make_node(tmp_path: Path) -> Iterator[Callable[[tuple[str, int, str]], TestNode]]:
-    """Build initialised nodes on fresh databases of the suite's kind; drop them afterwards."""
-    dropped: list[tuple[str, object]] = []
+def make_node(tmp_path: Path,
+              databases: DatabaseFactory) -> Callable[[tuple[str, int, str]], TestNode]:
+    """Build initialised nodes on new databases of the suite's kind."""
 
     def build(identity: tuple[str, int, str]) -> TestNode:
         node_id, level, org_unit = identity
-        if database_kind() == "sqlite":
-            url = f"sqlite:///{tmp_path / (node_id + '.sqlite3')}"
-        else:
-            url, admin = _create_postgres_database()
-            dropped.append((url, admin))
-        settings = Settings(instance_path=tmp_path / node_id, database_url=url,
+        settings = Settings(instance_path=tmp_path / node_id,
+                            database_url=databases.new(node_id, migrated=True),
                             secret_key="test-secret", log_level="WARNING", node_id=node_id,
                             node_level=level, node_org_unit=org_unit)
         initialise_node(settings)
@@ -69,12 +64,7 @@ def make_node(tmp_path: Path) -> Iterator[Callable[[tuple[str, int, str]], TestN
             ensure_sub_unit(session)
         return TestNode(settings)
 
-    yield build
-    for url, admin in dropped:
-        with admin.connect() as connection:  # type: ignore[attr-defined]
-            connection.execute(text(
-                f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-        admin.dispose()  # type: ignore[attr-defined]
+    return build
 
 
 def ensure_sub_unit(session) -> OrgUnit:  # noqa: ANN001

@@ -29,7 +29,8 @@ from node.federation.models import (
     QuarantinedMessage,
 )
 from node.federation.service import MAX_BATCH_MESSAGES
-from tests.federation.delivery_support import Databases, FlakyProxy, Node, link, make_node
+from tests.conftest import DatabaseFactory
+from tests.federation.delivery_support import FlakyProxy, Node, link, make_node
 from tests.federation.helpers import (
     CHILD_NODE_ID,
     aggregate_report_payload,
@@ -217,8 +218,7 @@ def test_batch_limits_need_valid_fields() -> None:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
-    databases = Databases(tmp_path)
+def pair(tmp_path: Path, databases: DatabaseFactory) -> Iterator[tuple[Node, Node]]:
     parent = make_node(tmp_path, databases, "parent", node_id=PARENT_ID, level=0,
                        org_unit="VPTW")
     child = make_node(tmp_path, databases, "child", node_id=CHILD_NODE_ID, level=1,
@@ -226,7 +226,6 @@ def pair(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
     yield parent, child
     for node in (parent, child):
         node.close()
-    databases.drop_all()
 
 
 def test_batches_survive_503_and_lost_response(pair) -> None:  # noqa: ANN001

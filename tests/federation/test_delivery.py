@@ -30,8 +30,8 @@ from node.federation.models import (
     OutboxMessage,
     QuarantinedMessage,
 )
+from tests.conftest import DatabaseFactory
 from tests.federation.delivery_support import (
-    Databases,
     FlakyProxy,
     Node,
     inbox_ids,
@@ -51,14 +51,7 @@ FAST_RETRIES = ("retry_base_seconds = 0.05\nretry_max_seconds = 0.2\n"
 
 
 @pytest.fixture
-def databases(tmp_path: Path) -> Iterator[Databases]:
-    created = Databases(tmp_path)
-    yield created
-    created.drop_all()
-
-
-@pytest.fixture
-def nodes(tmp_path: Path, databases: Databases) -> Iterator:
+def nodes(tmp_path: Path, databases: DatabaseFactory) -> Iterator:
     created: list[Node] = []
 
     def make(name: str, **options: object) -> Node:

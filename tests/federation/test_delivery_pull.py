@@ -28,7 +28,6 @@ from tests.federation.helpers import CHILD_NODE_ID, envelope_for
 from tests.federation.test_delivery import (  # noqa: F401 - fixtures
     PARENT_ID,
     assert_exactly_once,
-    databases,
     nodes,
     pair,
     queue_reports,

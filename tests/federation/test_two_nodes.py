@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from node.cli import initialise_node, main
 from node.core.cli_support import open_session
@@ -31,7 +30,7 @@ from node.federation.client import FederationCallError, deliver, join_parent, qu
 from node.federation.identity import PRIVATE_KEY_FILE
 from node.federation.models import ExchangeLogEntry, InboxMessage, OutboxMessage, Peer
 from node.federation.service import create_enrolment_token
-from tests.conftest import _create_postgres_database, database_kind
+from tests.conftest import DatabaseFactory
 from tests.federation.helpers import CHILD_NODE_ID, CHILD_ORG_UNIT, aggregate_report_payload
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,16 +38,9 @@ SERVER_START_TIMEOUT_SECONDS = 60
 
 
 @pytest.fixture
-def child_database_url(tmp_path: Path) -> Iterator[str]:
+def child_database_url(databases: DatabaseFactory) -> str:
     """A second empty database of the suite's kind, for the child node."""
-    if database_kind() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'child.sqlite3'}"
-        return
-    url, admin = _create_postgres_database()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
+    return databases.new("child")
 
 
 def free_port() -> int:
@@ -73,11 +65,11 @@ def wait_until_serving(process: subprocess.Popen, url: str, log_path: Path) -> N
 
 
 @pytest.fixture
-def parent(tmp_path: Path, fresh_database_url: str) -> Iterator[tuple[Settings, str]]:
+def parent(tmp_path: Path, migrated_database_url: str) -> Iterator[tuple[Settings, str]]:
     """The central node, run by `theodoi serve` in its own process on a free loopback port."""
     config = tmp_path / "parent.toml"
     config.write_text(
-        f'instance_path = "parent"\ndatabase_url = "{fresh_database_url}"\n'
+        f'instance_path = "parent"\ndatabase_url = "{migrated_database_url}"\n'
         'secret_key = "parent-secret"\nlog_level = "WARNING"\n'
         '[node]\nid = "central"\nlevel = 0\norg_unit = "VPTW"\n', encoding="utf-8")
     settings = load_settings(config)

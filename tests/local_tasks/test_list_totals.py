@@ -16,25 +16,54 @@ import re
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from node.local_tasks.models import OrgUnit
+from tests.accounts import officer_token
+from tests.conftest import app_for_test
 
 TASKS = 1001
 
 
-def plan_of(count: int) -> dict:
+def plan_of(count: int, reference: str = "09-KH/TW") -> dict:
     tasks = [{"task_no": str(number), "content": f"Nhiệm vụ số {number} của kế hoạch",
               "lead_agencies": ["Văn phòng Trung ương Đảng"], "deadline_on": "2026-09-30"}
              for number in range(1, count + 1)]
     del tasks[-1]["deadline_on"]
     tasks[-1]["time_class"] = "continuous"
-    return {"reference": "09-KH/TW", "kind": "plan", "summary": "Kế hoạch có nhiều nhiệm vụ",
+    return {"reference": reference, "kind": "plan", "summary": "Kế hoạch có nhiều nhiệm vụ",
             "issued_on": "2026-03-02", "tasks": tasks}
 
 
+@pytest.fixture(scope="module")
+def module_connection(engine):  # noqa: ANN001, ANN201
+    """A connection for the whole module, inside a transaction rolled back at its end."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        transaction.rollback()
+
+
 @pytest.fixture
-def plan(client) -> dict:  # noqa: ANN001
-    response = client.post("/api/v1/documents", json=plan_of(TASKS))
+def connection(module_connection):  # noqa: ANN001, ANN201
+    """The module's connection; a savepoint undoes what each test did."""
+    savepoint = module_connection.begin_nested()
+    yield module_connection
+    savepoint.rollback()
+
+
+@pytest.fixture(scope="module")
+def plan(module_connection, shared_app) -> dict:  # noqa: ANN001
+    """The plan of 1,001 tasks, stored once through the API for the tests of this module."""
+    sessions = sessionmaker(bind=module_connection, expire_on_commit=False,
+                            join_transaction_mode="create_savepoint")
+    with sessions() as session:
+        token = officer_token(session, "vanphong.danhsach")
+        session.commit()
+    with app_for_test(shared_app, sessions) as app:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+        response = client.post("/api/v1/documents", json=plan_of(TASKS))
     assert response.status_code == 201, response.get_data(as_text=True)[:2000]
     return response.get_json()
 
@@ -114,7 +143,8 @@ def test_web_total_capped_at_limit(client, plan) -> None:  # noqa: ANN001
 
 
 def test_filter_fields_show_selection(client, session) -> None:  # noqa: ANN001
-    document = client.post("/api/v1/documents", json=plan_of(2)).get_json()
+    # Another reference than the module's plan, which other tests of the module may have stored.
+    document = client.post("/api/v1/documents", json=plan_of(2, "10-KH/TW")).get_json()
     office = session.scalar(select(OrgUnit.id).where(OrgUnit.code == "VPTW"))
 
     markup = client.get("/tasks", query_string={"agency_id": office, "document_id": document["id"],
@@ -122,7 +152,7 @@ def test_filter_fields_show_selection(client, session) -> None:  # noqa: ANN001
 
     assert 'name="agency" value="Văn phòng Trung ương Đảng"' in markup
     assert f'name="agency_id" value="{office}"' in markup
-    assert 'name="document" value="09-KH/TW"' in markup
+    assert 'name="document" value="10-KH/TW"' in markup
     assert f'name="document_id" value="{document["id"]}"' in markup
     assert "Tìm thấy 2 nhiệm vụ" in visible(markup)
 

@@ -27,6 +27,7 @@ from node.local_tasks.models import ClassificationScheme, ClassificationValue, T
 from node.local_tasks.service import create_document
 from node.local_tasks.workflow.models import ExplanationRequest, Objection, ProgressUpdate, Receipt
 from node.local_tasks.workflow.progress import submit_update
+from tests.conftest import app_for_test, build_test_app
 
 PASSWORD = "mat-khau-kiem-thu-2026"
 AGENCY_CODE = "TU04"
@@ -124,15 +125,19 @@ class Browser:
         return response
 
 
-@pytest.fixture
-def app(settings, session_factory, engine, tmp_path):  # noqa: ANN001
-    from node import create_app
+@pytest.fixture(scope="module")
+def calendar_app(settings, engine, tmp_path_factory):  # noqa: ANN001
+    """An app whose calendar covers this year and the next, shared by the module's tests."""
+    calendar_dir = write_calendar(tmp_path_factory.mktemp("calendar"))
+    app = build_test_app(dataclasses.replace(settings, calendar_dir=calendar_dir))
+    yield app
+    app.extensions["theodoi_engine"].dispose()
 
-    app = create_app(dataclasses.replace(settings,
-                                         calendar_dir=write_calendar(tmp_path / "calendar")))
-    app.config["TESTING"] = True
-    app.extensions["theodoi_sessions"] = session_factory
-    return app
+
+@pytest.fixture
+def app(calendar_app, session_factory):  # noqa: ANN001
+    with app_for_test(calendar_app, session_factory) as app:
+        yield app
 
 
 @pytest.fixture

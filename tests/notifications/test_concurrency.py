@@ -184,17 +184,17 @@ def _unfinished_runs(config: Path) -> int:
         engine.dispose()
 
 
-def test_four_workers_run_the_job_once(tmp_path, fresh_database_url, services):
+def test_four_workers_run_the_job_once(tmp_path, migrated_database_url, services):
     mail_server, receiver = services
     today = datetime.now(VN_TZ).date()
     _calendar_dir(tmp_path, today)
-    config = _write_config(tmp_path, fresh_database_url, mail_server.port, "06:15")
+    config = _write_config(tmp_path, migrated_database_url, mail_server.port, "06:15")
     _make_today_working(config)
     task_ids = _prepare_node(config, receiver)
     # The workers start in a few seconds and catch up the run of yesterday at this
     # time; today's scheduled run follows, unless a slow start let its time pass.
     run_at = datetime.now(VN_TZ) + timedelta(seconds=20)
-    _write_config(tmp_path, fresh_database_url, mail_server.port, run_at.strftime("%H:%M:%S"))
+    _write_config(tmp_path, migrated_database_url, mail_server.port, run_at.strftime("%H:%M:%S"))
 
     port = free_port()
     log = (tmp_path / "server.log").open("w")
@@ -223,10 +223,10 @@ def test_four_workers_run_the_job_once(tmp_path, fresh_database_url, services):
     _check_exactly_once(config, task_ids, mail_server, receiver)
 
 
-def test_concurrent_manual_runs_give_one_result(tmp_path, fresh_database_url, services):
+def test_concurrent_manual_runs_give_one_result(tmp_path, migrated_database_url, services):
     mail_server, receiver = services
     _calendar_dir(tmp_path, datetime.now(VN_TZ).date())
-    config = _write_config(tmp_path, fresh_database_url, mail_server.port, "06:15")
+    config = _write_config(tmp_path, migrated_database_url, mail_server.port, "06:15")
     _make_today_working(config)
     task_ids = _prepare_node(config, receiver)
 

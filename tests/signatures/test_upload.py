@@ -16,6 +16,7 @@ from node.signatures.demo import append_update, make_pdf, sign_with
 from node.signatures.models import DocumentFile, FileSignature, TaskSourceFingerprint
 from node.signatures.verify import sha256_hex
 from tests.accounts import OFFICER_PASSWORD, officer_token
+from tests.conftest import app_for_test, build_test_app
 from tests.local_tasks.sample_data import RESOLUTION, confidential_directive
 from tests.signatures.pki import government_like_chain, trust_folder
 
@@ -33,21 +34,25 @@ def signed_pdf(chain) -> bytes:  # noqa: ANN001
                      chain[2])
 
 
-@pytest.fixture
-def trusted_settings(settings, tmp_path: Path, chain):  # noqa: ANN001, ANN201
-    trust_folder(tmp_path / "trust", chain[0])
-    return replace(settings, signatures_trust_dir=tmp_path / "trust",
-                   max_upload_bytes=512 * 1024)
+@pytest.fixture(scope="module")
+def trusted_settings(settings, tmp_path_factory, chain):  # noqa: ANN001, ANN201
+    trust = tmp_path_factory.mktemp("trust")
+    trust_folder(trust, chain[0])
+    return replace(settings, signatures_trust_dir=trust, max_upload_bytes=512 * 1024)
+
+
+@pytest.fixture(scope="module")
+def trusted_app(trusted_settings, engine):  # noqa: ANN001, ANN201
+    """An app that trusts the test chain's root, shared by the module's tests."""
+    app = build_test_app(trusted_settings)
+    yield app
+    app.extensions["theodoi_engine"].dispose()
 
 
 @pytest.fixture
-def app(trusted_settings, session_factory, engine):  # noqa: ANN001, ANN201
-    from node import create_app
-
-    app = create_app(trusted_settings)
-    app.config["TESTING"] = True
-    app.extensions["theodoi_sessions"] = session_factory
-    return app
+def app(trusted_app, session_factory):  # noqa: ANN001, ANN201
+    with app_for_test(trusted_app, session_factory) as app:
+        yield app
 
 
 @pytest.fixture
