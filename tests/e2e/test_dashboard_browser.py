@@ -11,9 +11,8 @@ import re
 
 import pytest
 
-from tests.e2e.test_browser import TIMEOUT_MS
-from tests.e2e.test_workflow_browser import (  # noqa: F401 - fixtures used by name
-    browser,
+from tests.e2e.conftest import TIMEOUT_MS
+from tests.e2e.test_workflow_browser import (  # noqa: F401 - node is a fixture
     node,
     sign_in,
     submit_update,
@@ -76,7 +75,7 @@ def test_map_shows_provinces_and_figures(node: dict, browser) -> None:  # noqa: 
     assert "Cao Bằng" in info.inner_text()
     assert "0 trên 2 nhiệm vụ hoàn thành đúng hạn (0,0 %)" in info.inner_text()
 
-    page.locator(f'path[data-province="01"]').click()
+    page.locator('path[data-province="01"]').click()
     page.mouse.move(0, 0)
     assert "Thành phố Hà Nội" in info.inner_text()
     assert re.search(r"Chưa có nhiệm vụ", info.inner_text())

@@ -7,14 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_browser import (  # noqa: F401 - node_url is a fixture
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    TIMEOUT_MS,
-    node_url,
-    sign_in,
-    sync_playwright_or_fail,
-)
+from tests.e2e.test_browser import node_url, sign_in  # noqa: F401 - node_url is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -40,36 +33,27 @@ def _check_file(fmt: str, path: Path) -> str:
     return " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
 
 
-def test_download_this_quarters_report_in_each_format(node_url: str,  # noqa: F811
-                                                      tmp_path: Path) -> None:
-    sync_playwright = sync_playwright_or_fail()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True)
-        try:
-            page = browser.new_page(accept_downloads=True)
-            page.set_default_timeout(TIMEOUT_MS)
-            sign_in(page, node_url, "/reports")
-            assert page.locator("h1").inner_text() == "Báo cáo định kỳ"
-            # The form's defaults select this quarter's summary, so one click produces it.
-            page.get_by_role("button", name="Lập báo cáo").click()
-            page.wait_for_url("**/reports/*")
-            title = page.locator("h1").inner_text()
-            assert title.startswith("Tổng hợp tình hình, kết quả thực hiện nhiệm vụ được giao quý")
-            page.get_by_role("button", name="Ban hành báo cáo này").click()
-            page.wait_for_load_state()
-            assert "Đã ban hành báo cáo số 1-BC/VPTW" in page.locator("p.flash").inner_text()
-            for fmt in ("docx", "xlsx", "pdf"):
-                with page.expect_download() as caught:
-                    page.locator(f'a[data-format="{fmt}"]').click()
-                download = caught.value
-                assert download.suggested_filename.endswith(f".{fmt}")
-                target = tmp_path / download.suggested_filename
-                download.save_as(str(target))
-                text = _check_file(fmt, target)
-                assert "BÁO CÁO" in text, fmt
-                assert "1-BC/VPTW" in text, fmt
-                # The sample documents hold eight tasks in all.
-                assert "Tổng số 8 nhiệm vụ" in text, fmt
-        finally:
-            browser.close()
+def test_download_this_quarters_report_in_each_format(node_url: str, page,  # noqa: ANN001, F811
+                                              tmp_path: Path) -> None:
+    sign_in(page, node_url, "/reports")
+    assert page.locator("h1").inner_text() == "Báo cáo định kỳ"
+    # The form's defaults select this quarter's summary, so one click produces it.
+    page.get_by_role("button", name="Lập báo cáo").click()
+    page.wait_for_url("**/reports/*")
+    title = page.locator("h1").inner_text()
+    assert title.startswith("Tổng hợp tình hình, kết quả thực hiện nhiệm vụ được giao quý")
+    page.get_by_role("button", name="Ban hành báo cáo này").click()
+    page.wait_for_load_state()
+    assert "Đã ban hành báo cáo số 1-BC/VPTW" in page.locator("p.flash").inner_text()
+    for fmt in ("docx", "xlsx", "pdf"):
+        with page.expect_download() as caught:
+            page.locator(f'a[data-format="{fmt}"]').click()
+        download = caught.value
+        assert download.suggested_filename.endswith(f".{fmt}")
+        target = tmp_path / download.suggested_filename
+        download.save_as(str(target))
+        text = _check_file(fmt, target)
+        assert "BÁO CÁO" in text, fmt
+        assert "1-BC/VPTW" in text, fmt
+        # The sample documents hold eight tasks in all.
+        assert "Tổng số 8 nhiệm vụ" in text, fmt

@@ -8,21 +8,18 @@ the next, because the screens act at the current instant.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from node import create_app
 from node.auth.service import org_unit_by_code
-from node.core import migrate
 from node.core.db import make_engine, make_session_factory, unit_of_work
-from node.core.settings import Settings
 from node.local_tasks.calendar import load_calendar
-from node.local_tasks.reference import seed_reference_data
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, sync_playwright_or_fail
+from tests.conftest import DatabaseFactory
+from tests.e2e.conftest import TIMEOUT_MS, served
+from tests.e2e.test_browser import node_settings
 from tests.local_tasks.test_workflow_pages import (
     OTHER_AGENCY_CODE,
     PASSWORD,
@@ -35,44 +32,20 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[dict]:
+def node(tmp_path: Path, databases: DatabaseFactory) -> Iterator[dict]:
     """Serve a node on a free 127.0.0.1 port with the test accounts and one document."""
-    settings = Settings(instance_path=tmp_path / "instance",
-                        database_url=f"sqlite:///{tmp_path / 'node.sqlite3'}",
-                        calendar_dir=write_calendar(tmp_path / "calendar"),
-                        secret_key="browser-test", log_level="WARNING")
-    settings.instance_path.mkdir()
+    settings = node_settings(tmp_path, databases,
+                             calendar_dir=write_calendar(tmp_path / "calendar"))
     engine = make_engine(settings.effective_database_url)
-    migrate.upgrade(engine)
     with unit_of_work(make_session_factory(engine)) as session:
-        seed_reference_data(session)
         create_accounts(session)
         tasks = add_document(session, load_calendar(settings), tasks=2)
         info = {"task_ids": [task.id for task in tasks], "document_id": tasks[0].document_id,
                 "other_agency": org_unit_by_code(session, OTHER_AGENCY_CODE).name}
     engine.dispose()
 
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="node-server", daemon=True)
-    thread.start()
-    yield {**info, "url": f"http://127.0.0.1:{server.server_port}"}
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-    app.extensions["theodoi_engine"].dispose()
-
-
-@pytest.fixture
-def browser() -> Iterator:
-    sync_playwright = sync_playwright_or_fail()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                              headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with served(create_app(settings)) as url:
+        yield {**info, "url": url}
 
 
 def sign_in(browser, url: str, username: str):  # noqa: ANN001, ANN201
