@@ -29,6 +29,7 @@ missing server fails the run, as everywhere in the suite.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -401,8 +403,20 @@ def test_provinces_linked_to_centre(topology: Topology) -> None:
         assert rows == [("central", "parent", "VPTW", "active")]
 
 
+def test_join_pins_published_fingerprint(topology: Topology) -> None:
+    # docs/deployment.md: `join` prints the fingerprint of the centre's key, to
+    # compare with the one the centre publishes at /federation/v1/info.
+    central = topology.services["central"]
+    with urllib.request.urlopen(
+            f"http://127.0.0.1:{central.ports[8000]}/federation/v1/info", timeout=10) as reply:
+        published = json.load(reply)["fingerprint"]
+    for name in PROVINCES:
+        log = topology.services[name].log_path.read_text(encoding="utf-8")
+        assert f"Pinned key fingerprint {published}." in log, name
+
+
 def test_enrolment_tokens_consumed(topology: Topology) -> None:
-    init_log = topology.services["init"].log()
+    init_log = topology.services["init"].log_path.read_text(encoding="utf-8")
     for _node_id, org_unit in PROVINCES.values():
         assert f"enrolment token for {org_unit} written" in init_log
     enrolment = topology.volumes["enrolment"]
