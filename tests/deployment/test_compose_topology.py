@@ -81,10 +81,12 @@ SCRIPT_PATH_VARIABLES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def reserve_port() -> socket.socket:
+    """Bind a socket to a free loopback port. While it stays open, neither another
+    server nor an outgoing connection's source port takes the port."""
+    reservation = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reservation.bind(("127.0.0.1", 0))
+    return reservation
 
 
 def script_default(variable: str) -> str:
@@ -147,6 +149,7 @@ class ServiceBuilder:
         self.volumes: dict[str, Path] = {}
         self.databases: dict[str, str] = {}
         self.ports: dict[str, dict[int, int]] = {}
+        self.reservations: dict[str, list[socket.socket]] = {}
         # The scripts run with the image's awk, mawk (the awk of Debian, on which
         # the python:*-slim images are built), where this machine has it.
         # NOTE: without mawk the host's awk runs them.
@@ -156,10 +159,18 @@ class ServiceBuilder:
             (self.tools / "awk").symlink_to(shutil.which("mawk"))
         for name, service in compose["services"].items():
             self.ports[name] = {}
+            self.reservations[name] = []
             for mapping in service.get("ports", []):
                 host_address, _host_port, container_port = mapping.split(":")
                 assert host_address == "127.0.0.1", f"{name} publishes {mapping} beyond loopback"
-                self.ports[name][int(container_port)] = free_port()
+                reservation = reserve_port()
+                self.reservations[name].append(reservation)
+                self.ports[name][int(container_port)] = reservation.getsockname()[1]
+
+    def release_ports(self, name: str) -> None:
+        """Free the service's ports for it to bind, right before it starts."""
+        for reservation in self.reservations.pop(name, []):
+            reservation.close()
 
     def mounts(self, name: str) -> dict[str, Path]:
         """Return {container path: host folder} of the service's volumes."""
@@ -338,6 +349,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                     wait_for_condition(topology.services[dependency], condition)
                 # The postgres service is the test server, reachable once the
                 # databases above exist.
+            builder.release_ports(name)
             with service.log_path.open("wb") as log:
                 service.process = subprocess.Popen(
                     service.argv, env=service.environment, cwd=REPO_ROOT, stdout=log,
@@ -348,6 +360,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             wait_until(service.healthy, service, "healthy")
         yield topology
     finally:
+        for name in list(builder.reservations):
+            builder.release_ports(name)
         stop_all(list(topology.services.values()))
         with admin.connect() as connection:
             for database in builder.databases.values():
