@@ -2,13 +2,13 @@
 
 No Docker engine runs on the test machines, so neither the image build nor
 `docker compose up` is exercised here. Instead the services central, init,
-tu01 and tu79 start in the order of their `depends_on`, each through the
-script that the Dockerfile installs as its entrypoint (docker/node-entrypoint.sh
-or docker/enrol-children.sh) with the compose `command` or the Dockerfile
-CMD, and with the environment compose gives the container: the Dockerfile's
-ENV, then the service's `environment`, its `${VAR:?...}` values set as
-docker/env.example asks. Only what differs between a container and a host
-is rewritten:
+tu01 and tu79 start in the order of their `depends_on`. Each runs through
+the script that the Dockerfile installs as its entrypoint
+(docker/node-entrypoint.sh or docker/enrol-children.sh) with the compose
+`command` or the Dockerfile CMD. Its environment is the one compose gives
+the container: the Dockerfile's ENV, then the service's `environment`, with
+test values for the `${VAR:?...}` variables that docker/env.example lists.
+Only what differs between a container and a host is rewritten:
 
 - the database host `postgres:5432` becomes the test server, with a fresh
   database per compose database (the compose user and password are dropped);
@@ -17,9 +17,13 @@ is rewritten:
 - each volume becomes a temporary folder, and the paths inside volumes
   (THEODOI_INSTANCE_PATH, and the enrolment folder through ENROLMENT_DIR and
   ENROLMENT_TOKEN_FILE) point into it;
-- `serve --host 0.0.0.0` listens on 127.0.0.1 instead.
+- `serve --host 0.0.0.0` listens on 127.0.0.1 instead;
+- the scripts run with mawk, the awk of the Debian-based python image, where
+  this machine has it.
 
-The Dockerfile HEALTHCHECK command decides when a service is healthy.
+The Dockerfile HEALTHCHECK command decides when a service is healthy. The
+second start of a province runs its entrypoint again beside the serving
+first instance, with another command (see that test).
 
 The topology uses PostgreSQL by design (the compose file has no SQLite
 node), so the module runs in the PostgreSQL run of the suite only. There a
@@ -270,16 +274,16 @@ class ServiceBuilder:
         return word
 
 
-def wait_until(condition, service: Service, what: str) -> None:  # noqa: ANN001
+def wait_until(condition, service: Service, state: str) -> None:  # noqa: ANN001
     deadline = time.monotonic() + HEALTHY_WITHIN_SECONDS
     while time.monotonic() < deadline:
         if condition():
             return
         if service.process is not None and service.process.poll() is not None:
             pytest.fail(f"{service.name} exited with {service.process.returncode} before it "
-                        f"was {what}:\n{service.log()}")
+                        f"was {state}:\n{service.log()}")
         time.sleep(0.5)
-    pytest.fail(f"{service.name} was not {what} within {HEALTHY_WITHIN_SECONDS} s:\n"
+    pytest.fail(f"{service.name} was not {state} within {HEALTHY_WITHIN_SECONDS} s:\n"
                 f"{service.log()}")
 
 
@@ -319,8 +323,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     """Start central, init, tu01 and tu79 as compose would; stop them and drop their databases."""
     root = tmp_path_factory.mktemp("compose")
     (root / "home").mkdir()
-    # Test values for what docker/env.example asks: keys and a password of
-    # letters and digits.
+    # Test values for the variables docker/env.example lists: keys, and a
+    # password of letters and digits.
     variables = {name: uuid.uuid4().hex + uuid.uuid4().hex for name in read_env_file()}
     compose = load_compose(variables)
     admin_url = os.environ.get("THEODOI_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)

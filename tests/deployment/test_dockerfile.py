@@ -2,10 +2,10 @@
 
 The image build itself is not exercised: no Docker engine runs on the test
 machines, so `docker build` and `docker compose up` cannot run here. These
-tests check what can be checked without building: that the files the
-Dockerfile copies exist and reach the build context, that the scripts it
-installs are valid shell and executable, and that its HEALTHCHECK, CMD and
-the THEODOI_* variables of compose.yaml match what a node serves and reads.
+tests check what can be checked without building. The files the Dockerfile
+copies must exist and reach the build context, and the scripts it installs
+must be valid shell and executable. Its HEALTHCHECK, CMD and the THEODOI_*
+variables of compose.yaml must match what a node serves and reads.
 test_compose_topology.py runs the compose services as host processes.
 """
 
@@ -264,7 +264,7 @@ def test_copies_keep_repository_layout(dockerfile) -> None:  # noqa: ANN001
     from pathlib import PurePosixPath
 
     workdir = PurePosixPath(dockerfile.last("WORKDIR").arguments)
-    kept = 0
+    copied_in_place = 0
     for sources, destination in dockerfile.copies():
         target = workdir / destination
         if workdir not in (target, *target.parents):
@@ -273,8 +273,8 @@ def test_copies_keep_repository_layout(dockerfile) -> None:  # noqa: ANN001
             into_folder = destination.endswith("/") or len(sources) > 1
             in_image = target / PurePosixPath(source).name if into_folder else target
             assert in_image == workdir / source, f"COPY {source} lands at {in_image}"
-            kept += 1
-    assert kept >= 4
+            copied_in_place += 1
+    assert copied_in_place >= 4
 
 
 def test_run_python_snippets_succeed(dockerfile) -> None:  # noqa: ANN001
