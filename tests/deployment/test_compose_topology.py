@@ -116,17 +116,25 @@ class Service:
     entrypoint_length: int = 1
     process: subprocess.Popen | None = None
 
+    def command_argv(self, command: tuple[str, ...], *, entrypoint: bool) -> list[str]:
+        """Return the argv of `docker compose exec` (or, with `entrypoint`, of
+        `docker compose run`) running `command` in this service."""
+        if entrypoint:
+            return [*self.argv[:self.entrypoint_length], *command]
+        return list(command)
+
     def run(self, *command: str, entrypoint: bool = False) -> subprocess.CompletedProcess:
-        """Run a command in the service's environment, as `docker compose exec` (or, with
-        `entrypoint`, `docker compose run`) does."""
-        argv = [*self.argv[:self.entrypoint_length], *command] if entrypoint else list(command)
-        return subprocess.run(argv, env=self.environment, cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=COMMAND_TIMEOUT_SECONDS)
+        """Run a command in the service's environment and wait for it."""
+        return run_together((self, command, entrypoint))[0]
 
     def healthy(self) -> bool:
         assert self.healthcheck is not None, f"{self.name} has no healthcheck"
-        probe = subprocess.run(self.healthcheck, env=self.environment, capture_output=True,
-                               timeout=30)
+        try:
+            probe = subprocess.run(self.healthcheck, env=self.environment,
+                                   capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            # Docker counts a probe that times out as a failed one.
+            return False
         return probe.returncode == 0
 
     def log(self) -> str:
@@ -382,18 +390,30 @@ def link_rows(output: str) -> list[dict[str, str]]:
 
 def run_together(*calls: tuple[Service, tuple[str, ...], bool]
                  ) -> list[subprocess.CompletedProcess]:
-    """Run commands in several services at the same time; return their results in order."""
-    started = []
-    for service, command, entrypoint in calls:
-        argv = ([*service.argv[:service.entrypoint_length], *command] if entrypoint
-                else list(command))
-        started.append((argv, subprocess.Popen(
-            argv, env=service.environment, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)))
+    """Run commands in several services at the same time; return their results in order.
+
+    A command still running after COMMAND_TIMEOUT_SECONDS is killed with its
+    process group, and the test fails."""
+    started: list[tuple[list[str], subprocess.Popen]] = []
     results = []
-    for argv, process in started:
-        stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT_SECONDS)
-        results.append(subprocess.CompletedProcess(argv, process.returncode, stdout, stderr))
+    try:
+        for service, command, entrypoint in calls:
+            argv = service.command_argv(command, entrypoint=entrypoint)
+            started.append((argv, subprocess.Popen(
+                argv, env=service.environment, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, start_new_session=True)))
+        for argv, process in started:
+            try:
+                stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{' '.join(argv)} did not finish within "
+                            f"{COMMAND_TIMEOUT_SECONDS} s")
+            results.append(subprocess.CompletedProcess(argv, process.returncode, stdout, stderr))
+    finally:
+        for _argv, process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
     return results
 
 
