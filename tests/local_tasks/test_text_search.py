@@ -192,6 +192,17 @@ def test_short_phrase_scans_without_index(session, numbered):  # noqa: ANN001
     assert {numbered[task_id] for task_id in _matches(session, "so", "trigrams")} == {3, 4, 8}
 
 
+def test_choose_index_by_word_candidates(session, numbered):  # noqa: ANN001
+    phrase = text_search.phrase_of("an ninh mạng")
+
+    # Tasks 1 and 2 contain "ninh" followed by a word starting with "mang".
+    if _dialect(session) == "sqlite":
+        assert text_search.choose_index(session, phrase, max_word_candidates=2) == "words"
+        assert text_search.choose_index(session, phrase, max_word_candidates=1) == "trigrams"
+    else:
+        assert text_search.choose_index(session, phrase, max_word_candidates=1) == "words"
+
+
 def test_choose_index_without_statistics(session, numbered):  # noqa: ANN001
     # A fresh database has no planner statistics, so every word counts as rare.
     assert text_search.choose_index(session, text_search.phrase_of("An ninh mạng")) == "words"
