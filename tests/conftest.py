@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.core import migrate
@@ -309,21 +309,44 @@ def engine(database_url: str, calendar: WorkingCalendar) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def connection(engine: Engine):
-    """A connection inside a transaction that is rolled back after the test."""
+@contextmanager
+def rolled_back_connection(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside a transaction that is rolled back at the end."""
     with engine.connect() as connection:
         transaction = connection.begin()
         yield connection
         transaction.rollback()
 
 
-@pytest.fixture
-def session_factory(connection) -> sessionmaker[Session]:  # noqa: ANN001
+@contextmanager
+def savepoint(connection: Connection) -> Iterator[Connection]:
+    """Yield `connection` inside a savepoint that is rolled back at the end.
+
+    Tests that share data stored once for their module or class each run
+    inside one, so what a test changes does not reach the next.
+    """
+    nested = connection.begin_nested()
+    yield connection
+    nested.rollback()
+
+
+def savepoint_sessions(connection: Connection) -> sessionmaker[Session]:
     # Commits inside the code under test end savepoints, so the outer
     # transaction can still undo everything the test did.
     return sessionmaker(bind=connection, expire_on_commit=False,
                         join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    with rolled_back_connection(engine) as connection:
+        yield connection
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return savepoint_sessions(connection)
 
 
 @pytest.fixture

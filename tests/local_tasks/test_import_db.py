@@ -21,6 +21,7 @@ from node.audit.models import AuditEntry
 from node.core.text import fold
 from node.local_tasks.importer.importer import ImportOptions, import_file
 from node.local_tasks.models import Document, GroupAssignment, OrgUnit, Task, TaskAgency
+from tests.conftest import rolled_back_connection, savepoint, savepoint_sessions
 
 REAL_CSV = "tasks_real_documents.csv"
 VIETNAM = timezone(timedelta(hours=7))
@@ -122,13 +123,6 @@ def encode_windows_1258(text: str) -> bytes:
 # The real CSV ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def real_import(session: Session, examples_dir: Path):  # noqa: ANN201 - ImportResult
-    result = import_file(session, examples_dir / REAL_CSV, create_agencies=True)
-    assert result.problems == []
-    return result
-
-
 def test_real_csv_stores_documents_and_tasks(session: Session, examples_dir: Path) -> None:
     rows_per_document = Counter(row["document_number"] for row in read_source_rows(examples_dir))
     before = count_rows(session)
@@ -146,93 +140,115 @@ def test_real_csv_stores_documents_and_tasks(session: Session, examples_dir: Pat
         assert len(stored_tasks(session, reference)) == row_count, reference
 
 
-def test_real_csv_document_details(session: Session, examples_dir: Path, real_import) -> None:
-    first_rows: dict[str, dict[str, str]] = {}
-    for row in read_source_rows(examples_dir):
-        first_rows.setdefault(row["document_number"], row)
-    for reference, row in first_rows.items():
-        document = session.scalars(select(Document).where(Document.reference == reference)).one()
-        assert document.issued_on == date.fromisoformat(row["issued_date"]), reference
-        assert document.issuing_body == row["issuer"], reference
-        assert document.summary == row["document_title"], reference
-        assert document.confidentiality == "regular", reference
+class TestImportedRealCsv:
+    """Checks of the real CSV imported once for the class; a savepoint undoes each test."""
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def class_connection(cls, engine):  # noqa: ANN001, ANN206
+        with rolled_back_connection(engine) as connection:
+            yield connection
 
-def test_group_assignments_kept_verbatim(session: Session, examples_dir: Path,
-                                         real_import) -> None:
-    rows = read_source_rows(examples_dir)
-    lead_row = next(row for row in rows if row["lead_agency"] == "Các bộ, ngành, địa phương")
-    task = tasks_by_number(session, lead_row["document_number"])[lead_row["task_no"]]
-    assert ("lead", "Các bộ, ngành, địa phương") in {
-        (group.role, group.text) for group in task.group_assignments
-    }
-    assert task.content == lead_row["task_content"]
+    @pytest.fixture
+    def connection(self, class_connection):  # noqa: ANN001, ANN201
+        with savepoint(class_connection) as connection:
+            yield connection
 
-    # A group between two agencies of a coordinating cell is kept as written.
-    part = "các bộ, ngành, địa phương"
-    coordinating_row = next(row for row in rows
-                            if part in [piece.strip()
-                                        for piece in row["coordinating_agencies"].split(";")])
-    tasks = tasks_by_number(session, coordinating_row["document_number"])
-    task = tasks[coordinating_row["task_no"]]
-    assert ("coordinating", part) in {(group.role, group.text) for group in task.group_assignments}
+    @pytest.fixture(scope="class")
+    @classmethod
+    def real_import(cls, class_connection, examples_dir: Path):  # noqa: ANN001, ANN206
+        with savepoint_sessions(class_connection)() as session:
+            result = import_file(session, examples_dir / REAL_CSV, create_agencies=True)
+            session.commit()
+        assert result.problems == []
+        return result
 
+    def test_real_csv_document_details(self, session: Session, examples_dir: Path,
+                                       real_import) -> None:
+        first_rows: dict[str, dict[str, str]] = {}
+        for row in read_source_rows(examples_dir):
+            first_rows.setdefault(row["document_number"], row)
+        for reference, row in first_rows.items():
+            document = session.scalars(
+                select(Document).where(Document.reference == reference)).one()
+            assert document.issued_on == date.fromisoformat(row["issued_date"]), reference
+            assert document.issuing_body == row["issuer"], reference
+            assert document.summary == row["document_title"], reference
+            assert document.confidentiality == "regular", reference
 
-def test_no_org_unit_named_after_group(session: Session, real_import) -> None:
-    group_texts = set(session.scalars(select(GroupAssignment.text)))
-    assert "Các bộ, ngành, địa phương" in group_texts
-    unit_names = set(session.scalars(select(OrgUnit.name_folded)))
-    for text in group_texts:
-        assert fold(text) not in unit_names, text
-    for prefix in ("cac bo", "cac so", "cac tinh", "cac co quan", "cac don vi"):
-        assert not any(name.startswith(prefix) for name in unit_names), prefix
+    def test_group_assignments_kept_verbatim(self, session: Session, examples_dir: Path,
+                                             real_import) -> None:
+        rows = read_source_rows(examples_dir)
+        lead_row = next(row for row in rows if row["lead_agency"] == "Các bộ, ngành, địa phương")
+        task = tasks_by_number(session, lead_row["document_number"])[lead_row["task_no"]]
+        assert ("lead", "Các bộ, ngành, địa phương") in {
+            (group.role, group.text) for group in task.group_assignments
+        }
+        assert task.content == lead_row["task_content"]
 
+        # A group between two agencies of a coordinating cell is kept as written.
+        part = "các bộ, ngành, địa phương"
+        coordinating_row = next(row for row in rows
+                                if part in [piece.strip()
+                                            for piece in row["coordinating_agencies"].split(";")])
+        tasks = tasks_by_number(session, coordinating_row["document_number"])
+        task = tasks[coordinating_row["task_no"]]
+        assert ("coordinating", part) in {(group.role, group.text)
+                                          for group in task.group_assignments}
 
-def test_real_csv_creates_agencies_for_review(session: Session, real_import) -> None:
-    created = session.scalars(select(OrgUnit).where(OrgUnit.kind == "imported")).all()
-    assert sorted(unit.name for unit in created) == sorted(real_import.created_agencies)
-    assert all(unit.needs_review for unit in created)
-    assert "Bộ Thông tin và Truyền thông" in {unit.name for unit in created}
+    def test_no_org_unit_named_after_group(self, session: Session, real_import) -> None:
+        group_texts = set(session.scalars(select(GroupAssignment.text)))
+        assert "Các bộ, ngành, địa phương" in group_texts
+        unit_names = set(session.scalars(select(OrgUnit.name_folded)))
+        for text in group_texts:
+            assert fold(text) not in unit_names, text
+        for prefix in ("cac bo", "cac so", "cac tinh", "cac co quan", "cac don vi"):
+            assert not any(name.startswith(prefix) for name in unit_names), prefix
 
+    def test_real_csv_creates_agencies_for_review(self, session: Session, real_import) -> None:
+        created = session.scalars(select(OrgUnit).where(OrgUnit.kind == "imported")).all()
+        assert sorted(unit.name for unit in created) == sorted(real_import.created_agencies)
+        assert all(unit.needs_review for unit in created)
+        assert "Bộ Thông tin và Truyền thông" in {unit.name for unit in created}
 
-def test_day_deadlines_end_that_day(session: Session, examples_dir: Path, real_import) -> None:
-    rows = [row for row in read_source_rows(examples_dir)
-            if row["document_number"] == "624/TB-VPCP"]
-    assert len(rows) == 74
-    tasks = tasks_by_number(session, "624/TB-VPCP")
-    for row in rows:
-        task = tasks[row["task_no"]]
-        day = date.fromisoformat(row["deadline_iso_if_clear"])
-        assert task.deadline_text == row["deadline_text"]
-        assert task.deadline_on == day, row["task_no"]
-        assert task.deadline_at == end_of_day_in_vietnam(day), row["task_no"]
-        assert task.deadline_at.astimezone(VIETNAM).time().isoformat() == "23:59:59.999999"
-        assert task.deadline_precision == "day"
-
-
-def test_period_deadlines_end_last_day(session: Session, examples_dir: Path, real_import) -> None:
-    rows = [row for row in read_source_rows(examples_dir)
-            if row["deadline_period_end_iso"] and not row["deadline_iso_if_clear"]]
-    assert rows
-    for row in rows:
-        task = tasks_by_number(session, row["document_number"])[row["task_no"]]
-        day = date.fromisoformat(row["deadline_period_end_iso"])
-        assert task.deadline_on == day, (row["document_number"], row["task_no"])
-        assert task.deadline_at == end_of_day_in_vietnam(day)
-
-
-def test_regular_tasks_have_no_deadline(session: Session, examples_dir: Path,
+    def test_day_deadlines_end_that_day(self, session: Session, examples_dir: Path,
                                         real_import) -> None:
-    rows = [row for row in read_source_rows(examples_dir)
-            if row["deadline_text"].lower().startswith("thường xuyên")]
-    assert len(rows) >= 19
-    for row in rows:
-        task = tasks_by_number(session, row["document_number"])[row["task_no"]]
-        where = (row["document_number"], row["task_no"])
-        assert task.deadline_text == row["deadline_text"], where
-        assert task.deadline_on is None, where
-        assert task.deadline_at is None, where
-        assert task.deadline_precision == "none", where
+        rows = [row for row in read_source_rows(examples_dir)
+                if row["document_number"] == "624/TB-VPCP"]
+        assert len(rows) == 74
+        tasks = tasks_by_number(session, "624/TB-VPCP")
+        for row in rows:
+            task = tasks[row["task_no"]]
+            day = date.fromisoformat(row["deadline_iso_if_clear"])
+            assert task.deadline_text == row["deadline_text"]
+            assert task.deadline_on == day, row["task_no"]
+            assert task.deadline_at == end_of_day_in_vietnam(day), row["task_no"]
+            assert task.deadline_at.astimezone(VIETNAM).time().isoformat() == "23:59:59.999999"
+            assert task.deadline_precision == "day"
+
+    def test_period_deadlines_end_last_day(self, session: Session, examples_dir: Path,
+                                           real_import) -> None:
+        rows = [row for row in read_source_rows(examples_dir)
+                if row["deadline_period_end_iso"] and not row["deadline_iso_if_clear"]]
+        assert rows
+        for row in rows:
+            task = tasks_by_number(session, row["document_number"])[row["task_no"]]
+            day = date.fromisoformat(row["deadline_period_end_iso"])
+            assert task.deadline_on == day, (row["document_number"], row["task_no"])
+            assert task.deadline_at == end_of_day_in_vietnam(day)
+
+    def test_regular_tasks_have_no_deadline(self, session: Session, examples_dir: Path,
+                                            real_import) -> None:
+        rows = [row for row in read_source_rows(examples_dir)
+                if row["deadline_text"].lower().startswith("thường xuyên")]
+        assert len(rows) >= 19
+        for row in rows:
+            task = tasks_by_number(session, row["document_number"])[row["task_no"]]
+            where = (row["document_number"], row["task_no"])
+            assert task.deadline_text == row["deadline_text"], where
+            assert task.deadline_on is None, where
+            assert task.deadline_at is None, where
+            assert task.deadline_precision == "none", where
 
 
 # The XLSX examples ---------------------------------------------------------------------

@@ -16,11 +16,15 @@ import re
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
 from node.local_tasks.models import OrgUnit
 from tests.accounts import officer_token
-from tests.conftest import app_for_test
+from tests.conftest import (
+    app_for_test,
+    rolled_back_connection,
+    savepoint,
+    savepoint_sessions,
+)
 
 TASKS = 1001
 
@@ -37,26 +41,20 @@ def plan_of(count: int, reference: str = "09-KH/TW") -> dict:
 
 @pytest.fixture(scope="module")
 def module_connection(engine):  # noqa: ANN001, ANN201
-    """A connection for the whole module, inside a transaction rolled back at its end."""
-    with engine.connect() as connection:
-        transaction = connection.begin()
+    with rolled_back_connection(engine) as connection:
         yield connection
-        transaction.rollback()
 
 
 @pytest.fixture
 def connection(module_connection):  # noqa: ANN001, ANN201
-    """The module's connection; a savepoint undoes what each test did."""
-    savepoint = module_connection.begin_nested()
-    yield module_connection
-    savepoint.rollback()
+    with savepoint(module_connection) as connection:
+        yield connection
 
 
 @pytest.fixture(scope="module")
 def plan(module_connection, shared_app) -> dict:  # noqa: ANN001
     """The plan of 1,001 tasks, stored once through the API for the tests of this module."""
-    sessions = sessionmaker(bind=module_connection, expire_on_commit=False,
-                            join_transaction_mode="create_savepoint")
+    sessions = savepoint_sessions(module_connection)
     with sessions() as session:
         token = officer_token(session, "vanphong.danhsach")
         session.commit()
