@@ -423,6 +423,8 @@ def test_services_start_after_dependencies(topology: Topology) -> None:
     assert started[:2] == ["central", "init"]
     assert sorted(started[2:]) == ["tu01", "tu79"]
     assert topology.services["init"].process.returncode == 0
+    for name in ("central", "tu01", "tu79"):
+        assert topology.services[name].process.poll() is None, f"{name} is not running"
 
 
 def test_provinces_linked_to_centre(topology: Topology) -> None:
