@@ -218,7 +218,12 @@ def test_decision_shown_in_task_history(objected) -> None:  # noqa: ANN001
     assert f"Phó Chánh Văn phòng Trung ương ({CENTRE[0]})" in markup
 
 
-def test_decision_passes_through_province(make_node) -> None:  # noqa: ANN001, F811
+@pytest.fixture
+def objected_by_sub_unit(make_node):  # noqa: ANN001, ANN201, F811
+    """Three linked levels, and a sub-unit objection that reached the centre through the province.
+
+    Returns the three nodes and the task's id at the sub-unit.
+    """
     centre, province, sub_unit = make_node(CENTRE), make_node(PROVINCE), make_node(SUB_UNIT)
     link(centre, province)
     link(province, sub_unit)
@@ -234,7 +239,11 @@ def test_decision_passes_through_province(make_node) -> None:  # noqa: ANN001, F
     pump(sub_unit, province)
     assert [result["type"] for result in pump(province, centre)] == [
         "receipt_confirmation", "objection"]
+    return centre, province, sub_unit, sub_unit_task_id
 
+
+def test_decision_passes_through_province(objected_by_sub_unit) -> None:  # noqa: ANN001
+    centre, province, sub_unit, sub_unit_task_id = objected_by_sub_unit
     _decide_at_centre(centre, accept=False, reason=REJECTION_REASON)
     assert [(result["type"], result["status"]) for result in pump(centre, province)] == [
         ("objection_decision", "applied")]
@@ -251,19 +260,8 @@ def test_decision_passes_through_province(make_node) -> None:  # noqa: ANN001, F
         assert len(_decision_events(session, sub_unit_task_id)) == 1
 
 
-def test_province_decision_before_centre(make_node) -> None:  # noqa: ANN001, F811
-    centre, province, sub_unit = make_node(CENTRE), make_node(PROVINCE), make_node(SUB_UNIT)
-    link(centre, province)
-    link(province, sub_unit)
-    with centre.session() as session:
-        add_document(session, "19-NQ/TW", [task_for(session, SUB_UNIT[2], deadline=DEADLINE)])
-    pump(centre, province)
-    pump(province, sub_unit)
-    with sub_unit.session() as session:
-        sub_unit_task_id = session.scalar(select(Task.id))
-    _lodge_at(sub_unit, sub_unit_task_id)
-    pump(sub_unit, province)
-    pump(province, centre)
+def test_province_decision_before_centre(objected_by_sub_unit) -> None:  # noqa: ANN001
+    centre, province, sub_unit, _ = objected_by_sub_unit
 
     # The province decides its sub-unit's objection itself, then the centre decides too.
     with province.session() as session:
