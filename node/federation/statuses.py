@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -46,9 +47,14 @@ from node.federation.handlers import (
 )
 from node.federation.models import OutboxMessage, Peer
 from node.local_tasks.calendar import load_calendar
-from node.local_tasks.models import Task, TaskEvent
+from node.local_tasks.models import Task, TaskAgency, TaskEvent
 from node.local_tasks.workflow import confirm_receipt, lodge_objection, transfer_task
 from node.local_tasks.workflow.history import record_event
+from node.local_tasks.workflow.lead_states import (
+    is_superseded,
+    lead_states,
+    record_lead_report,
+)
 from node.local_tasks.workflow.progress import apply_to_task, record_reviewed_update
 from node.local_tasks.workflow.models import Objection, ProgressUpdate
 
@@ -92,24 +98,36 @@ def objection_payload(link: TaskLink, objection: Objection, settings: Settings) 
     }
 
 
-def status_update(link: TaskLink, task: Task, update: ProgressUpdate, settings: Settings) -> dict:
-    """Return one entry of a task_status payload; text only for regular tasks."""
+def status_update(link: TaskLink, task: Task, update: ProgressUpdate, settings: Settings,
+                  event: TaskEvent | None = None) -> dict:
+    """Return one entry of a task_status payload; text only for regular tasks.
+
+    When `event` applied a child's update to the lead agencies' states, the
+    entry carries the task's state derived from all of them. So a task led
+    jointly by two sub-units is not reported upwards as completed while one
+    of them has not finished.
+    """
     regular = task.confidentiality == "regular"
+    derived = event is not None and "task_state" in (event.detail or {})
+    reported_state = task.reported_state if derived else update.reported_state
+    progress_percent = task.progress_percent if derived else update.progress_percent
+    completed_at = task.completed_at if derived else update.at
     entry = {
         "task_ref": link.task_ref,
-        "reported_state": update.reported_state,
+        "reported_state": reported_state,
         "confidentiality": task.confidentiality,
         "reported_at": format_timestamp(update.at),
         "approved_at": format_timestamp(update.reviewed_at or update.at),
         "approved_by": _person(update.reviewed_by, settings.node_id),
         "reported_by": _person(update.submitted_by, settings.node_id),
     }
-    if update.progress_percent is not None:
-        entry["progress_percent"] = update.progress_percent
-    if update.reported_state == "completed":
-        entry["completed_at"] = format_timestamp(update.at)
+    if progress_percent is not None:
+        entry["progress_percent"] = progress_percent
+    if reported_state == "completed":
+        entry["completed_at"] = format_timestamp(completed_at)
     if regular:
-        for field_name, value in (("result_summary", update.results),
+        results = update.results or (task.result_summary if derived else None)
+        for field_name, value in (("result_summary", results),
                                   ("milestone", update.milestone),
                                   ("difficulties", update.difficulties),
                                   ("next_steps", update.next_steps)):
@@ -158,7 +176,8 @@ def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
         elif event.kind == "task.progress_approve":
             update = session.get(ProgressUpdate, _object_id(event))
             if update is not None and update.status == "approved":
-                statuses[peer.node_id].append(status_update(link, task, update, settings))
+                statuses[peer.node_id].append(status_update(link, task, update, settings,
+                                                             event))
     for node_id, updates in statuses.items():
         messages.append(queue_for_peer(session, settings, peers[node_id], "task_status",
                                       {"updates": updates}, now=now))
@@ -172,7 +191,13 @@ def queue_for_events(session: Session, settings: Settings, event_ids: set[int],
 # Applying at the parent -------------------------------------------------------------
 
 
+# Names of the rows that a batch reads ahead (see `handlers.prefetched`): the
+# task and link of each (sender, task_ref), the lead agencies and the child
+# nodes of each task id, and the org units under each child's org unit.
 _ASSIGNED = "assigned_tasks"
+_LEADS = "lead_agencies"
+_SENT_TO = "sent_to"
+_SUBTREES = "subtrees"
 # References per IN list when a batch's tasks are read at once.
 PREFETCH_CHUNK = 500
 
@@ -184,16 +209,16 @@ def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]])
     verified yet, so only well-formed references are read, and reading a
     task that a forged envelope names does no harm.
     """
-    wanted: dict[str, set[str]] = defaultdict(set)
+    requested: dict[str, set[str]] = defaultdict(set)
     for sender, envelope in envelopes:
         payload = envelope.get("payload")
         updates = payload.get("updates") if isinstance(payload, dict) else None
         for entry in updates if isinstance(updates, list) else []:
             task_ref = entry.get("task_ref") if isinstance(entry, dict) else None
             if isinstance(sender, str) and isinstance(task_ref, str):
-                wanted[sender].add(task_ref)
+                requested[sender].add(task_ref)
     found = prefetched(session, _ASSIGNED)
-    for sender, task_refs in wanted.items():
+    for sender, task_refs in requested.items():
         missing = sorted(task_ref for task_ref in task_refs if (sender, task_ref) not in found)
         for start in range(0, len(missing), PREFETCH_CHUNK):
             rows = session.execute(
@@ -202,6 +227,22 @@ def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]])
                        TaskLink.task_ref.in_(missing[start:start + PREFETCH_CHUNK])))
             for link, task in rows:
                 found[(sender, link.task_ref)] = (task, link)
+    task_ids = sorted({task.id for task, _ in found.values()})
+    leads: dict[int, set[int]] = prefetched(session, _LEADS)
+    sent_to: dict[int, set[int]] = prefetched(session, _SENT_TO)
+    for start in range(0, len(task_ids), PREFETCH_CHUNK):
+        chunk = task_ids[start:start + PREFETCH_CHUNK]
+        for task_id in chunk:
+            leads.setdefault(task_id, set())
+            sent_to.setdefault(task_id, set())
+        for task_id, org_unit_id in session.execute(
+                select(TaskAgency.task_id, TaskAgency.org_unit_id)
+                .where(TaskAgency.task_id.in_(chunk), TaskAgency.role == "lead")):
+            leads[task_id].add(org_unit_id)
+        for task_id, node_id in session.execute(
+                select(TaskLink.task_id, TaskLink.peer_node_id)
+                .where(TaskLink.task_id.in_(chunk), TaskLink.direction == "sent")):
+            sent_to[task_id].add(node_id)
 
 
 def assigned_task(session: Session, peer: Peer, task_ref: str) -> tuple[Task, TaskLink]:
@@ -273,6 +314,44 @@ def apply_objection(session: Session, settings: Settings, peer: Peer, envelope: 
 SUPERSEDED_COMMENT = "superseded by a newer approved update from the child node"
 
 
+@dataclass(frozen=True)
+class _ReportingLeads:
+    """Lead agencies of a task whose state this node keeps from child nodes' reports."""
+
+    # Those in the org tree of the child that sent the report.
+    own: set[int]
+    # Those in the org tree of any child the task was sent to, `own` included.
+    reporting: set[int]
+
+
+def _subtree(session: Session, org_unit_code: str) -> set[int]:
+    from node.federation.directives import subtree_unit_ids
+
+    subtrees = prefetched(session, _SUBTREES)
+    if org_unit_code not in subtrees:
+        subtrees[org_unit_code] = subtree_unit_ids(session, org_unit_code)
+    return subtrees[org_unit_code]
+
+
+def _reporting_leads(session: Session, task: Task, peer: Peer) -> _ReportingLeads:
+    leads = prefetched(session, _LEADS).get(task.id)
+    if leads is None:
+        leads = set(session.scalars(select(TaskAgency.org_unit_id).where(
+            TaskAgency.task_id == task.id, TaskAgency.role == "lead")))
+    sent_to = prefetched(session, _SENT_TO).get(task.id)
+    if sent_to is None:
+        sent_to = set(session.scalars(select(TaskLink.peer_node_id).where(
+            TaskLink.task_id == task.id, TaskLink.direction == "sent")))
+    own = leads & _subtree(session, peer.org_unit_code)
+    reporting = set(own)
+    others = sorted(sent_to - {peer.node_id})
+    if others and leads - reporting:
+        for org_unit_code in session.scalars(select(Peer.org_unit_code)
+                                             .where(Peer.node_id.in_(others))):
+            reporting |= leads & _subtree(session, org_unit_code)
+    return _ReportingLeads(own=own, reporting=reporting)
+
+
 def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict) -> str:
     """Store one approved update of the child and apply it to the task; return the outcome.
 
@@ -284,6 +363,10 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
     offline (`theodoi federation export-log`). An audit entry here would
     only repeat it, and would make this node the author of an approval it
     did not decide, which `node.signatures` would then sign in its name.
+
+    The update sets the state of the task's lead agencies that lie in the
+    child's org tree, and the task's state is derived from every lead agency
+    that reports through a child node (see `workflow.lead_states`).
     """
     task, _ = assigned_task(session, peer, entry["task_ref"])
     reported_at = parse_timestamp(entry["reported_at"])
@@ -303,17 +386,25 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
                           entry["approved_at"]))
     key = "federation:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
     approved_at = max(parse_timestamp(entry["approved_at"]), at)
-    # NOTE: a task led jointly by agencies of two child nodes has one state
-    # here. Each child's approved update overwrites the other's, and an
-    # update older than the other child's latest is stored as superseded,
-    # so the task can show as completed while one joint lead has not
-    # finished. Keeping a state per lead agency would fix it.
-    # Messages can arrive out of order after retries; an older report
-    # never moves the task back.
-    newer = session.scalar(select(ProgressUpdate.id).where(
-        ProgressUpdate.task_id == task.id, ProgressUpdate.status == "approved",
-        ProgressUpdate.at > at).limit(1))
-    superseded = newer is not None
+
+    leads = _reporting_leads(session, task, peer)
+    states = lead_states(session, task.id) if leads.reporting else {}
+    # Messages can arrive out of order after retries; an older report never
+    # moves a lead agency, or the task, back.
+    if leads.own:
+        # NOTE: reports applied before lead agency states were kept left no
+        # row, so a report older than one of those can still move its lead
+        # agency back, once.
+        superseded = is_superseded(states, leads.own, at)
+    elif leads.reporting:
+        # The child leads nothing here, so its report changes no state.
+        superseded = False
+    else:
+        # No lead agency of the task reports through a child (the child only
+        # coordinates it), so the report applies to the task as a whole.
+        superseded = session.scalar(select(ProgressUpdate.id).where(
+            ProgressUpdate.task_id == task.id, ProgressUpdate.status == "approved",
+            ProgressUpdate.at > at).limit(1)) is not None
     node_actor = f"node {peer.node_id}"
     update, created = record_reviewed_update(
         session, task, at=at, submitted_by=submitter, reported_state=entry["reported_state"],
@@ -333,11 +424,19 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
                      detail={"comment": SUPERSEDED_COMMENT}
                      if task.confidentiality == "regular" else None)
         return "superseded"
-    apply_to_task(task, update)
+    detail = {"reported_state": update.reported_state, "source_node": peer.node_id}
+    if leads.own:
+        derived = record_lead_report(session, task, update, lead_ids=leads.own,
+                                     reporting_lead_ids=leads.reporting,
+                                     source_node_id=peer.node_id, states=states)
+        # A province forwards the derived state, not this child's (see `status_update`).
+        detail["task_state"] = derived.reported_state
+    elif not leads.reporting:
+        apply_to_task(task, update)
     record_event(session, task, kind="task.progress_approve", at=approved_at, actor=approver,
                  content="progress update approved and applied to the task",
                  outcome="approved", object_type="task_progress_update", object_id=update.id,
-                 detail={"reported_state": update.reported_state, "source_node": peer.node_id})
+                 detail=detail)
     return "applied"
 
 

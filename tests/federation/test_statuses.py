@@ -16,6 +16,7 @@ from node.federation.client import queue_message
 from node.federation.envelope import format_timestamp, parse_timestamp
 from node.federation.models import OutboxMessage, Peer
 from node.local_tasks.calendar import load_calendar
+from node.local_tasks.inputs import DeadlineInput, TaskInput
 from node.local_tasks.completion import level_of
 from node.local_tasks.models import Task, TaskEvent
 from node.local_tasks.workflow import (
@@ -24,7 +25,7 @@ from node.local_tasks.workflow import (
     lodge_objection,
     submit_update,
 )
-from node.local_tasks.workflow.models import Objection, ProgressUpdate
+from node.local_tasks.workflow.models import LeadAgencyState, Objection, ProgressUpdate
 from tests.federation.nodes import (
     CENTRE,
     PROVINCE,
@@ -35,6 +36,7 @@ from tests.federation.nodes import (
     outbox,
     pump,
     task_for,
+    unit_name,
 )
 
 DEADLINE = date(2027, 6, 30)
@@ -373,3 +375,135 @@ def test_batch_applies_statuses_of_several_tasks(make_node) -> None:  # noqa: AN
     with centre.session() as session:
         assert [session.get(Task, task_id).progress_percent for task_id in task_ids] == [40, 20]
         assert session.query(ProgressUpdate).count() == 3
+
+
+OTHER_PROVINCE = ("tu79-hcm", 1, "TU79")
+
+
+def vietnam_time(year: int, month: int, day: int, hour: int = 9):  # noqa: ANN201
+    """Return an instant given in Vietnam time (UTC+7) as UTC."""
+    from datetime import datetime, timezone
+
+    return datetime(year, month, day, hour, tzinfo=timezone(timedelta(hours=7))).astimezone(
+        timezone.utc)
+
+
+def test_joint_leads_complete_together(make_node) -> None:  # noqa: ANN001, F811
+    centre = make_node(CENTRE)
+    hanoi, hcm = make_node(PROVINCE), make_node(OTHER_PROVINCE)
+    link(centre, hanoi)
+    link(centre, hcm)
+    with centre.session() as session:
+        deadline = date(2026, 6, 30)
+        add_document(session, "24-NQ/TW", [TaskInput(
+            content="Tổng kết thí điểm mô hình chính quyền đô thị",
+            lead_agencies=[unit_name(session, "TU01"), unit_name(session, "TU79")],
+            coordinating_agencies=[],
+            deadline=DeadlineInput(text="30/6/2026", on=deadline, precision="day",
+                                   time_class="with_deadline"))])
+        task_id = session.scalar(select(Task.id))
+        counters.rebuild(session)
+    assert pump(centre, hanoi)[0]["created"] == 1
+    assert pump(centre, hcm)[0]["created"] == 1
+    task_ref = f"{CENTRE[0]}/{task_id}"
+
+    def task_state() -> tuple:
+        with centre.session() as session:
+            task = session.get(Task, task_id)
+            assert not counters.check_against_recount(session)
+            return task.reported_state, task.completed_at, task.progress_percent, \
+                level_of(task, utcnow())
+
+    # Hà Nội completes on 10 May, before the deadline (30 June 2026, Vietnam
+    # time). Hồ Chí Minh City has not reported, so the task is in progress,
+    # overdue as of today (after 30 June 2026), at (100 + 0) / 2 = 50 %.
+    hanoi_done = vietnam_time(2026, 5, 10)
+    assert send_reports(hanoi, centre, report(task_ref, "completed", hanoi_done, percent=100,
+                                              results="Đã tổng kết"))[0]["applied"] == 1
+    assert task_state() == ("in_progress", None, 50, "in_progress_overdue")
+
+    # A report of Hồ Chí Minh City older than Hà Nội's completion still
+    # applies to its own lead agency: (100 + 40) / 2 = 70 %.
+    hcm_started = vietnam_time(2026, 5, 1)
+    assert send_reports(hcm, centre, report(task_ref, "in_progress", hcm_started,
+                                            percent=40))[0]["applied"] == 1
+    assert task_state() == ("in_progress", None, 70, "in_progress_overdue")
+
+    # Hà Nội's own older report, arriving late, is superseded.
+    results = send_reports(hanoi, centre, report(task_ref, "in_progress",
+                                                 vietnam_time(2026, 4, 1), percent=20))
+    assert results[0]["superseded"] == 1
+    assert task_state() == ("in_progress", None, 70, "in_progress_overdue")
+
+    # Hồ Chí Minh City completes on 15 July: the task completes at the later
+    # of the two instants, after the deadline, so it is completed late.
+    hcm_done = vietnam_time(2026, 7, 15)
+    assert send_reports(hcm, centre, report(task_ref, "completed", hcm_done, percent=100,
+                                            results="Đã tổng kết"))[0]["applied"] == 1
+    assert task_state() == ("completed", hcm_done, 100, "completed_late")
+
+    with centre.session() as session:
+        states = {state.org_unit.code: (state.reported_state, state.completed_at,
+                                        state.source_node_id)
+                  for state in session.scalars(select(LeadAgencyState))}
+        assert states == {"TU01": ("completed", hanoi_done, PROVINCE[0]),
+                          "TU79": ("completed", hcm_done, OTHER_PROVINCE[0])}
+        stored = counters.stored_counters(session)
+        assert stored[("all", "", "completed_late")] == 1
+        assert stored[("all", "", "in_progress_overdue")] == 0
+
+
+def test_joint_sub_units_forward_derived_state(make_node) -> None:  # noqa: ANN001, F811
+    """Two sub-units of one province lead a task of the centre together."""
+    centre, province, sub_unit = make_node(CENTRE), make_node(PROVINCE), make_node(SUB_UNIT)
+    second_sub_unit = make_node(("tu01-bdv", 2, "TU01-BDV"))
+    for node in (centre, province, sub_unit, second_sub_unit):
+        with node.session() as session:
+            ensure_second_sub_unit(session)
+    link(centre, province)
+    link(province, sub_unit)
+    link(province, second_sub_unit)
+    with centre.session() as session:
+        add_document(session, "25-NQ/TW", [TaskInput(
+            content="Tuyên truyền nghị quyết", coordinating_agencies=[],
+            lead_agencies=[unit_name(session, SUB_UNIT[2]), unit_name(session, "TU01-BDV")],
+            deadline=DeadlineInput(text="30/6/2027", on=DEADLINE, precision="day",
+                                   time_class="with_deadline"))])
+        centre_task_id = session.scalar(select(Task.id))
+    pump(centre, province)
+    pump(province, sub_unit)
+    pump(province, second_sub_unit)
+    with province.session() as session:
+        province_task_id = session.scalar(select(Task.id))
+    first_done = utcnow().replace(microsecond=0) - timedelta(days=3)
+
+    send_reports(sub_unit, province, report(f"{PROVINCE[0]}/{province_task_id}", "completed",
+                                            first_done, percent=100, results="Đã tuyên truyền"))
+    assert pump(province, centre)[0]["applied"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        # One of the two sub-units finished, so the province reports the task
+        # in progress at (100 + 0) / 2 = 50 %, not completed.
+        assert task.reported_state == "in_progress"
+        assert task.progress_percent == 50
+
+    second_done = first_done + timedelta(days=1)
+    send_reports(second_sub_unit, province, report(f"{PROVINCE[0]}/{province_task_id}",
+                                                   "completed", second_done, percent=100,
+                                                   results="Đã tuyên truyền"))
+    assert pump(province, centre)[0]["applied"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.reported_state == "completed"
+        assert task.completed_at == second_done
+
+
+def ensure_second_sub_unit(session) -> None:  # noqa: ANN001
+    """Create a second sub-unit, TU01-BDV, under TU01."""
+    from node.local_tasks.models import OrgUnit
+    from node.local_tasks.service import create_org_unit
+
+    if session.scalar(select(OrgUnit.id).where(OrgUnit.code == "TU01-BDV")) is None:
+        province = session.scalar(select(OrgUnit).where(OrgUnit.code == "TU01"))
+        create_org_unit(session, code="TU01-BDV", name="Ban Dân vận Thành ủy Hà Nội",
+                        kind="party_body", parent=province)

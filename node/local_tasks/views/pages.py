@@ -24,6 +24,7 @@ from node.local_tasks.models import (
     TaskAgency,
 )
 from node.local_tasks.views import views
+from node.local_tasks.workflow.models import LeadAgencyState
 
 
 def _page_size() -> int:
@@ -181,9 +182,13 @@ def task_detail(task_id: int):  # noqa: ANN201
     by_role = {role: [link.org_unit for link in task.agencies if link.role == role]
                for role in AGENCY_ROLES}
     deadlines = sorted(task.deadlines, key=lambda row: DEADLINE_KINDS.index(row.kind))
+    lead_states = session.scalars(
+        select(LeadAgencyState).where(LeadAgencyState.task_id == task.id)
+        .options(selectinload(LeadAgencyState.org_unit))).all()
+    lead_states = sorted(lead_states, key=lambda state: state.org_unit.name)
     return render_template(
         "task.html", task=task, level=level_of(task, at), at=at, at_given=at_given,
-        by_role=by_role, deadlines=deadlines,
+        by_role=by_role, deadlines=deadlines, lead_states=lead_states,
     )
 
 

@@ -127,6 +127,41 @@ class ProgressUpdate(Base):
     task: Mapped[Task] = relationship()
 
 
+class LeadAgencyState(Base):
+    """The state that one lead agency of a task last reported through a child node.
+
+    A task led jointly by agencies that report through different child nodes
+    has one row per agency, and its own state is derived from them (see
+    `node.local_tasks.workflow.lead_states`).
+    """
+
+    __tablename__ = "task_lead_states"
+    __table_args__ = (
+        UniqueConstraint("task_id", "org_unit_id"),
+        CheckConstraint(_in("reported_state", REPORTED_STATES), name="reported_state"),
+        CheckConstraint("(reported_state = 'completed') = (completed_at IS NOT NULL)",
+                        name="completed_at_iff_completed"),
+        CheckConstraint("progress_percent IS NULL OR progress_percent BETWEEN 0 AND 100",
+                        name="progress_percent_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    reported_state: Mapped[str] = mapped_column(String(30))
+    progress_percent: Mapped[int | None] = mapped_column(Integer)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The instant of the report applied last; an older report leaves the row unchanged.
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    progress_update_id: Mapped[int | None] = mapped_column(
+        ForeignKey("task_progress_updates.id", ondelete="SET NULL"))
+    # The child node through which the report came.
+    source_node_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    org_unit: Mapped[OrgUnit] = relationship()
+
+
 class ExplanationRequest(Base):
     """A request that an agency explain a missed report or deadline (Điều 15.4)."""
 
