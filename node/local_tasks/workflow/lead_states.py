@@ -1,12 +1,17 @@
 """The state of each lead agency of a task that reports through a child node, and the task's own.
 
 A task led jointly by agencies that report through different child nodes
-keeps one state per such agency (`LeadAgencyState`), and its own state is
-derived from them by `derive_state`: completed only when every one of them
-has completed, at the latest of their completion instants; otherwise in
-progress as soon as any has started. Each agency's row takes only reports
+keeps one state per such agency (`LeadAgencyState`). `derive_state` derives
+the task's own state from them. The task is completed only when every one of
+them has completed, at the latest of their completion instants, and
+otherwise in progress as soon as any has started. Each agency's row takes only reports
 newer than the one it has, so reports that arrive out of order never move an
 agency back.
+
+NOTE: an update approved at this node by its own officers
+(`progress.approve_update`) sets the task's state directly and leaves these
+rows unchanged, so the next report of a child derives the state again
+without it.
 """
 
 from __future__ import annotations
