@@ -67,12 +67,12 @@ DEADLINES_WITHOUT_DERIVED_DAY: dict[str, date | None] = {
 
 
 @pytest.fixture
-def node_cli(monkeypatch: pytest.MonkeyPatch, node_config: Path):  # noqa: ANN201
+def node_cli(monkeypatch: pytest.MonkeyPatch, migrated_node_config: Path):  # noqa: ANN201
     """Return a function that runs `theodoi` on a freshly initialised node."""
     for name in list(os.environ):
         if name.startswith("THEODOI_") and not name.startswith("THEODOI_TEST_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("THEODOI_CONFIG", str(node_config))
+    monkeypatch.setenv("THEODOI_CONFIG", str(migrated_node_config))
 
     def run(*args: str) -> Result:
         return CliRunner().invoke(node.cli.main, list(args))
