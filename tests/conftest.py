@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import queue
 import socket
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -117,33 +116,28 @@ def _drop_postgres_database(url: str, admin: Engine) -> None:
 
 
 class BackgroundDropper:
-    """Drops PostgreSQL databases in a thread of its own.
+    """Drops PostgreSQL databases in background threads.
 
     DROP DATABASE waits for a checkpoint, which takes seconds while other
     databases are busy, so a test hands its databases over and goes on.
-    `finish` waits until every database handed over is dropped.
+    Drops that run at the same time share one checkpoint, hence the several
+    threads. `finish` waits until every database handed over is dropped.
     """
 
-    def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[str, Engine] | None] = queue.Queue()
-        self._errors: list[str] = []
-        self._thread = threading.Thread(target=self._run, name="database-dropper", daemon=True)
-        self._thread.start()
+    THREADS = 4
 
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            try:
-                _drop_postgres_database(*item)
-            except Exception as exc:  # noqa: BLE001 - reported by finish()
-                self._errors.append(f"{make_url(item[0]).database}: {exc}")
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=self.THREADS,
+                                            thread_name_prefix="database-dropper")
+        self._drops: list[Future] = []
 
     def drop(self, url: str, admin: Engine) -> None:
-        self._queue.put((url, admin))
+        self._drops.append(self._executor.submit(_drop_postgres_database, url, admin))
 
     def finish(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        assert not self._errors, f"test databases not dropped: {self._errors}"
+        self._executor.shutdown(wait=True)
+        errors = [str(drop.exception()) for drop in self._drops if drop.exception()]
+        assert not errors, f"test databases not dropped: {errors}"
 
 
 def _check_database_kind(kind: str) -> None:
@@ -272,13 +266,23 @@ def migrated_database_url(databases: DatabaseFactory) -> str:
     return databases.new("migrated", migrated=True)
 
 
+def write_node_config(folder: Path, database_url: str) -> Path:
+    config = folder / "theodoi.toml"
+    config.write_text(f'instance_path = "instance"\ndatabase_url = "{database_url}"\n'
+                      'log_level = "WARNING"\n', encoding="utf-8")
+    return config
+
+
 @pytest.fixture
 def node_config(tmp_path: Path, fresh_database_url: str) -> Path:
     """A settings file for a node on a fresh database, for CLI tests."""
-    config = tmp_path / "theodoi.toml"
-    config.write_text(f'instance_path = "instance"\ndatabase_url = "{fresh_database_url}"\n'
-                      'log_level = "WARNING"\n', encoding="utf-8")
-    return config
+    return write_node_config(tmp_path, fresh_database_url)
+
+
+@pytest.fixture
+def migrated_node_config(tmp_path: Path, migrated_database_url: str) -> Path:
+    """A settings file for a node on a migrated database, for CLI tests not about migrating."""
+    return write_node_config(tmp_path, migrated_database_url)
 
 
 @pytest.fixture(scope="session")
