@@ -11,9 +11,13 @@ set -eu
 
 theodoi init
 
+# Read first, so that a failing command stops the script with its own error
+# (set -e) instead of reading as "no parent".
+links="$(theodoi federation links)"
+
 has_parent() {
     # The columns of `theodoi federation links` are found by their header names.
-    theodoi federation links | awk -F '\t' '
+    printf '%s\n' "$links" | awk -F '\t' '
         NR == 1 { for (i = 1; i <= NF; i++) column[$i] = i; next }
         $column["relation"] == "parent" { found = 1 }
         END { exit !found }'

@@ -115,6 +115,13 @@ def make_session_factory(engine: Engine, settings: object | None = None) -> sess
     With `settings`, every session of the factory carries them in
     `Session.info[SETTINGS_INFO_KEY]`.
     """
+    # The listeners that keep the dashboard counters and queue federation
+    # messages on flush and commit are registered when their modules are
+    # imported. A command that imports only its own modules would otherwise
+    # write without them.
+    from node.models_registry import import_all_models
+
+    import_all_models()
     info = {SETTINGS_INFO_KEY: settings} if settings is not None else {}
     return sessionmaker(bind=engine, expire_on_commit=False, info=info)
 
