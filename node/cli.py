@@ -17,35 +17,8 @@ from node.core.settings import CONFIG_ENV, SettingsError
 logger = logging.getLogger(__name__)
 
 
-# Command groups defined in other modules, as "module:attribute". Each is
-# imported only when it runs or its help is shown, so that starting one
-# command (`theodoi serve`, say) does not import every other command's code.
-LAZY_COMMANDS = {
-    "audit": "node.audit.cli:audit",
-    "calendar": "node.local_tasks.calendar_cli:calendar",
-    "dashboard": "node.dashboard.cli:dashboard",
-    "demo": "node.demo:demo",
-    "evaluation": "node.reports.cli:evaluation",
-    "federation": "node.federation.cli:federation",
-    "import": "node.local_tasks.import_cli:import_command",
-    "org-unit": "node.local_tasks.org_unit_cli:org_unit",
-    "reports": "node.reports.cli:reports",
-    "scheduler": "node.scheduler.cli:scheduler",
-    "sign": "node.signatures.cli:sign",
-    "user": "node.auth.cli:user",
-}
-
-
 class NodeCommandGroup(click.Group):
     """The top command group: turns setup mistakes into one-line errors, not tracebacks."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
-            self.add_command(_load_command(cmd_name), cmd_name)
-        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201
         from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -295,14 +268,33 @@ def serve(host: str, port: int, workers: int) -> None:
     run_server(settings, host=host, port=port, workers=workers)
 
 
-def _load_command(name: str) -> click.Command:
-    """Import the command group `name` of LAZY_COMMANDS."""
-    import importlib
+def _register_optional_commands() -> None:
+    from node.audit.cli import audit
+    from node.auth.cli import user
+    from node.dashboard.cli import dashboard
+    from node.demo import demo
+    from node.federation import content_cli
+    from node.federation.cli import federation
+    from node.local_tasks.calendar_cli import calendar
+    from node.local_tasks.import_cli import import_command
+    from node.local_tasks.org_unit_cli import org_unit
+    from node.reports.cli import evaluation, reports
+    from node.scheduler.cli import scheduler
+    from node.signatures.cli import sign
 
-    module_name, _, attribute = LAZY_COMMANDS[name].partition(":")
-    command = getattr(importlib.import_module(module_name), attribute)
-    if name == "federation":
-        from node.federation import content_cli
+    main.add_command(audit)
+    main.add_command(calendar)
+    main.add_command(dashboard)
+    main.add_command(import_command)
+    main.add_command(org_unit)
+    main.add_command(demo)
+    content_cli.register(federation)
+    main.add_command(federation)
+    main.add_command(sign)
+    main.add_command(user)
+    main.add_command(scheduler)
+    main.add_command(reports)
+    main.add_command(evaluation)
 
-        content_cli.register(command)
-    return command
+
+_register_optional_commands()
