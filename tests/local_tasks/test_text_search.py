@@ -79,22 +79,23 @@ def _dialect(session: Session) -> str:
 
 
 # How a test reads the candidates: from the word index, from the trigram
-# index, or from every task's search text.
-PATHS = ("words", "trigrams", "scan")
+# index, from every task's search text with the indexes turned off, or from
+# every task's search text as `choose_index` returns for a common phrase.
+PATHS = ("words", "trigrams", "scan", "table")
 
 
 def _matches(session: Session, typed: str, path: str) -> set[int]:
     """Return the ids of the tasks that match `typed`, with candidates read along `path`."""
     dialect = _dialect(session)
     filters = queries.TaskFilter(text=typed)
-    index = {"words": "words", "trigrams": "trigrams", "scan": "none"}[path]
+    index = {"words": "words", "trigrams": "trigrams", "scan": "none", "table": "scan"}[path]
     query = queries._apply_filters(select(Task.id), filters, None, text_index=index,
                                    dialect=dialect)
     if dialect == "postgresql":
         # The planner picks an index by itself, so the trigram path turns the
         # scan off and the scan turns the indexes off for this transaction.
         settings = {"words": [], "trigrams": ["enable_seqscan"],
-                    "scan": ["enable_bitmapscan", "enable_indexscan"]}[path]
+                    "scan": ["enable_bitmapscan", "enable_indexscan"], "table": []}[path]
         for setting in settings:
             session.execute(text(f"SET LOCAL {setting} = off"))
         try:
@@ -129,6 +130,7 @@ def test_index_and_scan_find_same_tasks(session, numbered, typed, expected):  # 
     assert found["scan"] == expected
     assert found["trigrams"] == expected
     assert found["words"] == expected
+    assert found["table"] == expected
 
 
 # Phrase, then the whole words and the prefix that every text containing it
@@ -201,6 +203,22 @@ def test_choose_index_by_word_candidates(session, numbered):  # noqa: ANN001
         assert text_search.choose_index(session, phrase, max_word_candidates=1) == "trigrams"
     else:
         assert text_search.choose_index(session, phrase, max_word_candidates=1) == "words"
+
+
+def test_common_phrase_reads_table(session, numbered, monkeypatch):  # noqa: ANN001
+    # Two of the eight tasks contain "ninh m". With a threshold of two
+    # matches in the sample the phrase counts as common.
+    monkeypatch.setattr(text_search, "SAMPLE_MATCHES", 2)
+    phrase = text_search.phrase_of("ninh m")
+    if _dialect(session) == "postgresql":
+        assert text_search.choose_index(session, phrase) == "scan"
+        assert "ix_tasks_search_text_trgm" not in _plan(session, "ninh m", "scan")
+    else:
+        # SQLite narrows by its FTS5 tables whatever the share.
+        assert text_search.choose_index(session, phrase) == "trigrams"
+    monkeypatch.setattr(text_search, "SAMPLE_MATCHES", 3)
+    expected = "none" if _dialect(session) == "postgresql" else "trigrams"
+    assert text_search.choose_index(session, phrase) == expected
 
 
 def test_choose_index_without_statistics(session, numbered):  # noqa: ANN001
