@@ -31,7 +31,7 @@ if [ -n "${PARENT_URL:-}" ] && ! has_parent; then
              "\`theodoi federation enrol-token ${THEODOI_NODE_ORG_UNIT}\` and write it there" >&2
         exit 1
     fi
-    theodoi federation join "$PARENT_URL" "$(cat "$token_file")"
+    theodoi federation join -- "$PARENT_URL" "$(cat "$token_file")"
     rm -f "$token_file"
 fi
 

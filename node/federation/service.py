@@ -116,7 +116,11 @@ def create_enrolment_token(session: Session, org_unit_code: str, *, hours: int,
         raise NotFoundError(f"org unit {org_unit_code!r} not found; list the codes on the "
                             "org units page or with the API")
     now = now or utcnow()
+    # A token is typed or pasted after `theodoi federation join URL`, where
+    # one starting with "-" would be read as an option.
     token = secrets.token_urlsafe(32)
+    while token.startswith("-"):
+        token = secrets.token_urlsafe(32)
     enrolment = Enrolment(token_sha256=_token_hash(token), org_unit_code=org_unit_code,
                           created_at=now, expires_at=now + timedelta(hours=hours))
     session.add(enrolment)

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from node.cli import initialise_node, main
 from node.core.cli_support import open_session
 from node.core.settings import Settings, load_settings
-from node.federation import client
+from node.federation import client, service
 from node.federation.client import FederationCallError, deliver, join_parent, queue_message
 from node.federation.identity import PRIVATE_KEY_FILE
 from node.federation.models import ExchangeLogEntry, InboxMessage, OutboxMessage, Peer
@@ -232,6 +232,15 @@ def test_enrol_token_command(node_config: Path, monkeypatch: pytest.MonkeyPatch)
     assert "'XX99' not found" in unknown.output
     empty = runner.invoke(main, ["federation", "links"])
     assert "No linked nodes" in empty.output
+
+
+def test_enrolment_token_never_starts_with_dash(session, monkeypatch) -> None:  # noqa: ANN001
+    # A token after `theodoi federation join URL` that starts with "-" would be
+    # read as an option, so such a draw is replaced.
+    draws = iter(["-Wdash", "_underscore"])
+    monkeypatch.setattr(service.secrets, "token_urlsafe", lambda size: next(draws))
+    token, _ = create_enrolment_token(session, CHILD_ORG_UNIT, hours=1)
+    assert token == "_underscore"
 
 
 def test_join_without_common_version(session, settings, monkeypatch) -> None:  # noqa: ANN001
