@@ -16,7 +16,7 @@ $(BIN)/theodoi: pyproject.toml
 
 install: $(BIN)/theodoi
 
-## Run a demo node with the real documents, on a free loopback port.
+## Run the demo: four linked nodes on loopback, the centre with the real documents.
 demo: install
 	$(BIN)/theodoi demo
 

@@ -80,6 +80,10 @@ def test_task_page_lists_lead_states(client, session, calendar) -> None:  # noqa
     assert "State of each lead agency" in english
     assert f"{hanoi.name} Completed 100 %" in english
     assert "tu01-hanoi" in english
+    # Hồ Chí Minh City has not reported, and the page says how it counts.
+    assert f"{hcm.name} No report from a child node yet" in english
+    assert "counts as not started, with a progress of zero" in english
     vietnamese = visible(page_text(client, f"/tasks/{task.id}", lang="vi"))
     assert "Tình trạng của từng cơ quan chủ trì" in vietnamese
     assert f"{hanoi.name} Đã hoàn thành 100 %" in vietnamese
+    assert f"{hcm.name} Chưa có báo cáo từ nút cấp dưới" in vietnamese

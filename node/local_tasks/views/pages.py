@@ -186,9 +186,13 @@ def task_detail(task_id: int):  # noqa: ANN201
         select(LeadAgencyState).where(LeadAgencyState.task_id == task.id)
         .options(selectinload(LeadAgencyState.org_unit))).all()
     lead_states = sorted(lead_states, key=lambda state: state.org_unit.name)
+    reported = {state.org_unit_id for state in lead_states}
+    leads_without_report = sorted(
+        (unit for unit in by_role["lead"] if unit.id not in reported), key=lambda unit: unit.name)
     return render_template(
         "task.html", task=task, level=level_of(task, at), at=at, at_given=at_given,
         by_role=by_role, deadlines=deadlines, lead_states=lead_states,
+        leads_without_report=leads_without_report if lead_states else [],
     )
 
 
