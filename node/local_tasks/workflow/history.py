@@ -50,6 +50,15 @@ def require_text(value: str | None, path: str) -> str:
     return text
 
 
+def _event_detail(content: str, outcome: str, object_type: str, object_id: int,
+                  detail: Mapping[str, Any] | None) -> dict:
+    """Return the detail of a task event: what was done, its outcome, its object and `detail`."""
+    event_detail = {"content": content, "outcome": outcome,
+                    "object_type": object_type, "object_id": object_id}
+    event_detail.update(audit_log.json_safe(dict(detail or {}), "detail"))
+    return event_detail
+
+
 def record_step(
     session: Session,
     task: Task,
@@ -72,9 +81,7 @@ def record_step(
     the text of the step (reason, comment, results) only for regular tasks,
     because confidential and top-secret tasks store no content.
     """
-    event_detail = {"content": content, "outcome": outcome,
-                    "object_type": object_type, "object_id": object_id}
-    event_detail.update(audit_log.json_safe(dict(detail or {}), "detail"))
+    event_detail = _event_detail(content, outcome, object_type, object_id, detail)
     event = TaskEvent(kind=kind, at=at, actor=actor, detail=event_detail)
     task.events.append(event)
     session.flush()
@@ -107,9 +114,7 @@ def record_event(
     already loaded in this session it does not show the event until the
     task is refreshed.
     """
-    event_detail = {"content": content, "outcome": outcome,
-                    "object_type": object_type, "object_id": object_id}
-    event_detail.update(audit_log.json_safe(dict(detail or {}), "detail"))
+    event_detail = _event_detail(content, outcome, object_type, object_id, detail)
     event = TaskEvent(task_id=task.id, kind=kind, at=at, actor=actor, detail=event_detail)
     session.add(event)
     logger.debug("task workflow step recorded",

@@ -165,6 +165,42 @@ def _update_summary(task: Task, values: dict) -> dict:
     return {name: values[name] for name in ("milestone", "results") if values[name] is not None}
 
 
+def _update_values(reported_state: str, progress_percent: int | None, milestone: str | None,
+                   results: str | None, difficulties: str | None,
+                   next_steps: str | None) -> dict:
+    """Return the content columns of a progress update, with blank texts as None."""
+    return {
+        "reported_state": reported_state,
+        "progress_percent": progress_percent,
+        "milestone": _clean_text(milestone),
+        "results": _clean_text(results),
+        "difficulties": _clean_text(difficulties),
+        "next_steps": _clean_text(next_steps),
+    }
+
+
+def _insert_once(session: Session, task: Task, update: ProgressUpdate, key: str | None,
+                 content: dict) -> ProgressUpdate:
+    """Insert `update`, or return the row stored first under the same idempotency key.
+
+    A concurrent insert with the same key makes this insert fail. The
+    savepoint keeps the caller's transaction usable, so the row stored first
+    can be returned, as a retry would return it.
+    """
+    try:
+        with session.begin_nested():
+            session.add(update)
+            session.flush()
+    except IntegrityError:
+        if key is None:
+            raise
+        existing = _existing_for_key(session, task, key, content)
+        if existing is None:
+            raise
+        return existing
+    return update
+
+
 def submit_update(
     session: Session,
     task: Task,
@@ -189,14 +225,8 @@ def submit_update(
     cannot state difficulties. Điều 15.2 reports on those go outside the system.
     """
     require_instant(at)
-    values = {
-        "reported_state": reported_state,
-        "progress_percent": progress_percent,
-        "milestone": _clean_text(milestone),
-        "results": _clean_text(results),
-        "difficulties": _clean_text(difficulties),
-        "next_steps": _clean_text(next_steps),
-    }
+    values = _update_values(reported_state, progress_percent, milestone, results, difficulties,
+                            next_steps)
     key = idempotency_key.strip() if idempotency_key is not None else None
     if key:
         existing = _existing_for_key(session, task, key, {**values, "at": at})
@@ -206,20 +236,9 @@ def submit_update(
 
     update = ProgressUpdate(task=task, at=at, submitted_by=actor, idempotency_key=key,
                             status="submitted", **values)
-    try:
-        # A concurrent submission with the same key makes the insert fail.
-        # The savepoint keeps the caller's transaction usable, so the row
-        # that was stored first can be returned, as a retry would return it.
-        with session.begin_nested():
-            session.add(update)
-            session.flush()
-    except IntegrityError:
-        if key is None:
-            raise
-        existing = _existing_for_key(session, task, key, {**values, "at": at})
-        if existing is None:
-            raise
-        return existing
+    stored = _insert_once(session, task, update, key, {**values, "at": at})
+    if stored is not update:
+        return stored
     record_step(
         session, task, kind="task.progress_submit", at=at, actor=actor,
         content="progress update submitted", outcome="submitted",
@@ -331,9 +350,9 @@ def record_reviewed_update(
 ) -> tuple[ProgressUpdate, bool]:
     """Store an update that was submitted and reviewed elsewhere; return it and whether it is new.
 
-    For a report that a child node's maker and checker approved: the row is
-    stored already reviewed (`status` "approved" or "returned"), the content
-    is checked as `submit_update` checks it, and the caller applies an
+    Used for a report that a child node's maker and checker approved. The row
+    is stored already reviewed (`status` "approved" or "returned"), and its
+    content is checked as `submit_update` checks it. The caller applies an
     approved update to the task (`apply_to_task`) and records its history
     (`history.record_event`). A key already stored returns that row unless
     its content differs, which raises IdempotencyKeyReusedError.
@@ -350,14 +369,8 @@ def record_reviewed_update(
         raise SelfApprovalError(message(
             "%(actor)s submitted the update and cannot also approve it; another person must "
             "approve it", actor=reviewed_by))
-    values = {
-        "reported_state": reported_state,
-        "progress_percent": progress_percent,
-        "milestone": _clean_text(milestone),
-        "results": _clean_text(results),
-        "difficulties": _clean_text(difficulties),
-        "next_steps": _clean_text(next_steps),
-    }
+    values = _update_values(reported_state, progress_percent, milestone, results, difficulties,
+                            next_steps)
     key = idempotency_key.strip()
     existing = _existing_for_key(session, task, key, {**values, "at": at})
     if existing is not None:
@@ -366,18 +379,8 @@ def record_reviewed_update(
     update = ProgressUpdate(task_id=task.id, at=at, submitted_by=submitted_by,
                             idempotency_key=key, status=status, reviewed_at=reviewed_at,
                             reviewed_by=reviewed_by, review_comment=review_comment, **values)
-    try:
-        # As in `submit_update`, a concurrent insert of the same key fails
-        # only this savepoint, and the row stored first is returned.
-        with session.begin_nested():
-            session.add(update)
-            session.flush()
-    except IntegrityError:
-        existing = _existing_for_key(session, task, key, {**values, "at": at})
-        if existing is None:
-            raise
-        return existing, False
-    return update, True
+    stored = _insert_once(session, task, update, key, {**values, "at": at})
+    return stored, stored is update
 
 
 def return_update(session: Session, update: ProgressUpdate, *, at: datetime, actor: str | None,
