@@ -16,10 +16,10 @@ pushes that to the centre. The script polls both databases and takes:
 - one level: from the ward's approval commit to the percentage at the province;
 - two levels: from the same instant to the percentage at the centre.
 
-The baseline, measured in the same run after the servers stop, takes the same
-path without HTTP: the ward's message is received by the province's
-`service.receive_message` in this process, and the message the province
-queued is received the same way by the centre.
+The baseline is measured in the same run after the servers stop, on the same
+path without HTTP. The province's `service.receive_message` receives the
+ward's message in this process, and the centre receives the message the
+province queued in the same way.
 
     python bench/federation_chain_delay.py --updates 60 --pause 0.5
 """

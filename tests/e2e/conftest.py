@@ -1,8 +1,8 @@
 """Shared parts of the browser tests: one headless Chromium, nodes served on loopback ports.
 
 Chromium starts once for the tests of this folder. Each test opens its own
-browser contexts (cookies, storage), which are closed after it, so no test
-sees another's session. A missing Chromium or Playwright fails the test with
+browser contexts (cookies, storage), which are closed after it, so no two tests
+share a session. A missing Chromium or Playwright fails the test with
 what to install.
 """
 

@@ -80,7 +80,7 @@ def test_task_page_lists_lead_states(client, session, calendar) -> None:  # noqa
     assert "State of each lead agency" in english
     assert f"{hanoi.name} Completed 100 %" in english
     assert "tu01-hanoi" in english
-    # Hồ Chí Minh City has not reported, and the page says how it counts.
+    # Hồ Chí Minh City has not reported, and the page explains how it counts.
     assert f"{hcm.name} No report from a child node yet" in english
     assert "counts as not started, with a progress of zero" in english
     vietnamese = visible(page_text(client, f"/tasks/{task.id}", lang="vi"))
