@@ -558,6 +558,90 @@ def _touched_task_ids(session: Session) -> tuple[set[int], list[Task]]:
     return ids, new_tasks
 
 
+# The task facts a completion level depends on (see `node.local_tasks.completion`).
+LEVEL_FACTS = ("reported_state", "deadline_at", "completed_at")
+_MEMBER_ATTRIBUTES = tuple(name for name in COUNTED_ATTRIBUTES if name not in LEVEL_FACTS)
+
+
+def _level_moves(session: Session) -> list[tuple[Task, dict]] | None:
+    """Return the tasks of a flush that changes only level facts, each with its facts before.
+
+    A status update, a completion or a new deadline changes no member of any
+    dimension: the task moves from one counted level to another within the
+    same members. None means the flush changes something else that a
+    recount must handle (new or deleted tasks, agency roles,
+    classifications, documents), or a fact whose previous value was never
+    loaded.
+    """
+    if (any(isinstance(obj, (Task, TaskAgency, TaskClassification)) for obj in session.new)
+            or any(isinstance(obj, (Task, TaskAgency, TaskClassification, Document))
+                   for obj in session.deleted)):
+        return None
+    moves = []
+    for obj in session.dirty:
+        if isinstance(obj, TaskAgency) and _changed(obj, ("task_id", "org_unit_id", "role")):
+            return None
+        if not isinstance(obj, Task) or not _changed(obj, LEVEL_FACTS):
+            continue
+        if _changed(obj, _MEMBER_ATTRIBUTES):
+            return None
+        state = attributes.instance_state(obj)
+        before = {}
+        for name in LEVEL_FACTS:
+            history = state.attrs[name].history
+            if not history.has_changes():
+                before[name] = getattr(obj, name)
+            elif history.deleted:
+                before[name] = history.deleted[0]
+            else:
+                return None
+        moves.append((obj, before))
+    return moves
+
+
+def _counted_place(facts: dict, horizon: datetime) -> tuple[str, str | None, bool]:
+    """Return a task's counted level, its completion month and whether it counts in a month."""
+    completed_at = facts["completed_at"]
+    month = completed_at.astimezone(VN_TZ).strftime("%Y-%m") if completed_at else None
+    return (completion.completion_level(**facts, at=horizon), month,
+            facts["reported_state"] == "completed")
+
+
+def _moves_delta(session: Session, moves: list[tuple[Task, dict]],
+                 horizon: datetime) -> Counter[Key]:
+    """Return the counter changes of tasks that only move between levels, computed in Python.
+
+    Each dimension's members are those of `dimension_query`, read from the
+    database for the tasks whose counted place changes; the flush changes
+    none of them.
+    """
+    places = []
+    for task, before in moves:
+        old = _counted_place(before, horizon)
+        new = _counted_place({name: getattr(task, name) for name in LEVEL_FACTS}, horizon)
+        if old != new:
+            places.append((UnsettledTask(task_id=task.id, counted_level=old[0], level=new[0],
+                                         document_id=task.document_id,
+                                         confidentiality=task.confidentiality,
+                                         completed_month=None), old, new))
+    delta: Counter[Key] = Counter()
+    if not places:
+        return delta
+    members = UnsettledTasks(session, [place[0] for place in places])
+    for task, (old_level, old_month, old_in_month), (new_level, new_month, new_in_month) in places:
+        for dimension in DIMENSIONS:
+            if dimension == "completed_month":
+                if old_in_month:
+                    delta[(dimension, old_month, old_level)] -= 1
+                if new_in_month:
+                    delta[(dimension, new_month, new_level)] += 1
+                continue
+            for member in members.members(dimension, task):
+                delta[(dimension, member, old_level)] -= 1
+                delta[(dimension, member, new_level)] += 1
+    return delta
+
+
 @event.listens_for(Session, "before_flush")
 def _count_before_flush(session: Session, flush_context, instances) -> None:  # noqa: ANN001
     ids, new_tasks = _touched_task_ids(session)
@@ -569,6 +653,12 @@ def _count_before_flush(session: Session, flush_context, instances) -> None:  # 
     if state is None or not state["is_built"]:
         # Not built yet: the first read builds them from a full recount.
         return
+    moves = _level_moves(session)
+    if moves is not None:
+        # The common case (every applied status update) needs no recount:
+        # its change is known before the flush, and is added after it.
+        session.info[_PENDING] = _moves_delta(session, moves, state["horizon_at"])
+        return
     before = _contributions_of(session, ids, state["horizon_at"]) if ids else Counter()
     session.info[_PENDING] = (ids, new_tasks, before, state["horizon_at"])
 
@@ -577,6 +667,9 @@ def _count_before_flush(session: Session, flush_context, instances) -> None:  # 
 def _count_after_flush(session: Session, flush_context) -> None:  # noqa: ANN001
     pending = session.info.pop(_PENDING, None)
     if pending is None:
+        return
+    if isinstance(pending, Counter):
+        apply_delta(session, pending)
         return
     ids, new_tasks, before, horizon = pending
     ids = set(ids) | {task.id for task in new_tasks if task.id is not None}

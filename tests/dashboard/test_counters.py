@@ -109,6 +109,44 @@ def test_counters_follow_import_and_horizon(session, calendar, examples_dir):
     assert_levels_match_group_by(session)
 
 
+def stored_levels(session, dimension: str) -> dict[tuple[str, str], int]:  # noqa: ANN001
+    session.flush()
+    return {(member, level): count for (stored_dimension, member, level), count
+            in counters.stored_counters(session).items() if stored_dimension == dimension}
+
+
+def test_level_changes_move_tasks_between_months_and_levels(session, calendar):
+    """Changes of state, completion instant or deadline alone move a task between levels.
+
+    The horizon is 01/07/2026 00:00 in Vietnam; both tasks are due on 30/06/2026.
+    """
+    counters.rebuild(session, now=vn(2026, 7, 1, 9))
+    first = make_task(session, calendar)
+    second = make_task(session, calendar)
+    first.reported_state, first.completed_at = "completed", vn(2026, 5, 20, 9)
+    second.reported_state, second.completed_at = "completed", vn(2026, 6, 30, 23)
+    assert stored_levels(session, "completed_month") == {
+        ("2026-05", "completed_on_time"): 1, ("2026-06", "completed_on_time"): 1}
+
+    # The completion is corrected into July, after the horizon: the month is
+    # July, and the level stays in progress (overdue) until the horizon passes it.
+    second.completed_at = vn(2026, 7, 1, 0, 30)
+    assert stored_levels(session, "completed_month") == {
+        ("2026-05", "completed_on_time"): 1, ("2026-07", "in_progress_overdue"): 1}
+    # A completion withdrawn: the task leaves its month and is overdue in progress.
+    first.reported_state, first.completed_at = "in_progress", None
+    assert stored_levels(session, "completed_month") == {("2026-07", "in_progress_overdue"): 1}
+    assert stored_levels(session, "all") == {("", "in_progress_overdue"): 2}
+    assert_counters_equal_recount(session)
+
+    # A new deadline set on a task whose previous one was never loaded.
+    session.expire(first, ["deadline_at"])
+    first.deadline_at = vn(2026, 12, 31, 23, 59)
+    assert stored_levels(session, "all") == {("", "in_progress_on_time"): 1,
+                                             ("", "in_progress_overdue"): 1}
+    assert_counters_equal_recount(session)
+
+
 def test_rebuild_replaces_wrong_counters(session, calendar):
     counters.rebuild(session, now=vn(2026, 3, 1))
     make_task(session, calendar)
