@@ -564,7 +564,7 @@ _MEMBER_ATTRIBUTES = tuple(name for name in COUNTED_ATTRIBUTES if name not in LE
 
 
 def _level_moves(session: Session) -> list[tuple[Task, dict]] | None:
-    """Return the tasks of a flush that changes only level facts, each with its facts before.
+    """Return the tasks of a flush that changes only level facts, with their previous facts.
 
     A status update, a completion or a new deadline changes no member of any
     dimension: the task moves from one counted level to another within the
@@ -655,8 +655,8 @@ def _count_before_flush(session: Session, flush_context, instances) -> None:  # 
         return
     moves = _level_moves(session)
     if moves is not None:
-        # The common case (every applied status update) needs no recount:
-        # its change is known before the flush, and is added after it.
+        # The common case, such as an applied status update, needs no recount.
+        # Its change is computed before the flush and added after it.
         session.info[_PENDING] = _moves_delta(session, moves, state["horizon_at"])
         return
     before = _contributions_of(session, ids, state["horizon_at"]) if ids else Counter()

@@ -115,7 +115,7 @@ def stored_levels(session, dimension: str) -> dict[tuple[str, str], int]:  # noq
             in counters.stored_counters(session).items() if stored_dimension == dimension}
 
 
-def test_level_changes_move_tasks_between_months_and_levels(session, calendar):
+def test_level_changes_move_counted_tasks(session, calendar):
     """Changes of state, completion instant or deadline alone move a task between levels.
 
     The horizon is 01/07/2026 00:00 in Vietnam; both tasks are due on 30/06/2026.
