@@ -33,7 +33,7 @@ from node.federation.envelope import (
     verify_envelope,
 )
 from node.federation.handlers import CHILD, HANDLERS, PARENT, PREFETCHED_INFO_KEY
-from node.federation.key_rotation import ANY_PEER
+from node.federation.key_rotation import ANY_PEER, MESSAGE_TYPE as KEY_ROTATION
 from node.federation.identity import (
     fingerprint,
     load_private_key,
@@ -269,20 +269,26 @@ def receive_batch(session: Session, settings: Settings, body: bytes, *,
     receiver.prefetch([item for item in items if isinstance(item, dict)])
     try:
         results = []
-        for item in items:
-            raw, members = _envelope_bytes(item)
-            try:
-                receipt = receiver.receive(raw, parsed=item if members is not None else None,
-                                           wire_members=members)
-            except EnvelopeRejected as rejection:
-                _quarantine(session, settings, raw, rejection, now, remote_address)
-                results.append({"message_id": _routing_fields(raw)[1], "outcome": "rejected",
-                                "status": rejection.status, "reason": rejection.reason,
-                                "detail": rejection.message,
-                                "errors": [problem.as_dict() for problem in rejection.problems]})
-                continue
-            results.append(dict(receipt.as_dict(),
-                                outcome="duplicate" if receipt.duplicate else "applied"))
+        position = 0
+        while position < len(items):
+            checked = _check_run(receiver, items[position:])
+            position += len(checked)
+            for raw, outcome in checked:
+                try:
+                    if isinstance(outcome, EnvelopeRejected):
+                        raise outcome
+                    receipt = (outcome if isinstance(outcome, Receipt)
+                               else receiver.apply(raw, outcome))
+                except EnvelopeRejected as rejection:
+                    _quarantine(session, settings, raw, rejection, now, remote_address)
+                    results.append({
+                        "message_id": _routing_fields(raw)[1], "outcome": "rejected",
+                        "status": rejection.status, "reason": rejection.reason,
+                        "detail": rejection.message,
+                        "errors": [problem.as_dict() for problem in rejection.problems]})
+                    continue
+                results.append(dict(receipt.as_dict(),
+                                    outcome="duplicate" if receipt.duplicate else "applied"))
     finally:
         # `finish` drops it as well, but is not reached when an envelope raised another error.
         session.info.pop(PREFETCHED_INFO_KEY, None)
@@ -293,6 +299,30 @@ def receive_batch(session: Session, settings: Settings, body: bytes, *,
     logger.info("federation batch received",
                 extra={"peer": sender[:64] if isinstance(sender, str) else None, **counts})
     return results
+
+
+def _check_run(receiver: Receiver, items: list
+               ) -> list[tuple[bytes, VerifiedEnvelope | Receipt | EnvelopeRejected]]:
+    """Check the envelopes of `items` up to the first key rotation; return each with its outcome.
+
+    The envelopes of a run are all checked before the first one is applied.
+    On SQLite, applying takes the database's write lock, so other requests
+    can write while this one checks signatures. A key rotation ends the run,
+    because the envelopes after it may be signed with the new key.
+    """
+    checked: list[tuple[bytes, VerifiedEnvelope | Receipt | EnvelopeRejected]] = []
+    for item in items:
+        raw, members = _envelope_bytes(item)
+        try:
+            outcome = receiver.check(raw, parsed=item if members is not None else None,
+                                     wire_members=members)
+        except EnvelopeRejected as rejection:
+            checked.append((raw, rejection))
+            continue
+        checked.append((raw, outcome))
+        if isinstance(outcome, VerifiedEnvelope) and outcome.type == KEY_ROTATION:
+            break
+    return checked
 
 
 def _batch_items(body: bytes) -> list:
@@ -478,7 +508,18 @@ class Receiver:
         `parsed` and `wire_members` come with an envelope of a batch request,
         which was parsed with the request (see `verify_envelope`).
         """
-        session, settings, now = self.session, self.settings, self.now
+        checked = self.check(raw, parsed=parsed, wire_members=wire_members)
+        if isinstance(checked, Receipt):
+            return checked
+        return self.apply(raw, checked)
+
+    def check(self, raw: bytes, *, parsed: dict | None = None,
+              wire_members: dict[str, bytes] | None = None) -> VerifiedEnvelope | Receipt:
+        """Verify one envelope without writing; return it, or the stored result of a repeat.
+
+        Raise EnvelopeRejected for an envelope that cannot be applied.
+        """
+        settings, now = self.settings, self.now
         verified = _verify(raw, self.peers, settings, now, parsed=parsed,
                            wire_members=wire_members)
         peer = self.peers.peer(verified.sender)
@@ -502,6 +543,17 @@ class Receiver:
                 "not_allowed_from_peer", f"a {verified.type} message is accepted only from a "
                 f"{handler.accepted_from} node, and {peer.node_id!r} is a {relation} of this "
                 "node", authenticated=True)
+        return verified
+
+    def apply(self, raw: bytes, verified: VerifiedEnvelope) -> Receipt:
+        """Apply an envelope that `check` returned, and store it; raise EnvelopeRejected."""
+        session, settings, now = self.session, self.settings, self.now
+        # A batch can carry one message twice, both checked before either was stored.
+        if verified.message_id in self._stored:
+            return _repeat(self._stored[verified.message_id], verified)
+        peer = self.peers.peer(verified.sender)
+        assert peer is not None
+        handler = HANDLERS[verified.type]
 
         # The unique constraint on (sender, sequence) rejects a reused sequence
         # when the inbox row is inserted, and the savepoint then undoes what

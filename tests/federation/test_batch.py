@@ -22,6 +22,9 @@ from node.federation.batch_delivery import (
     remember_batch_limits,
 )
 from node.federation.delivery import send_pending
+from node.federation.envelope import format_timestamp
+from node.federation.identity import encode_public_key, sign_document
+from node.federation.key_rotation import proof_document
 from node.federation.models import (
     ExchangeLogEntry,
     InboxMessage,
@@ -151,6 +154,27 @@ def test_duplicate_inside_one_batch(anonymous_client, session, linked, child_key
     assert results[2]["status"] == 409
     assert inbox_count(session) == 1
     assert quarantine_reasons(session) == ["replay"]
+
+
+def test_rotation_then_new_key_batch(anonymous_client, session, linked,  # noqa: ANN001
+                                     child_key) -> None:
+    new_key = Ed25519PrivateKey.generate()
+    new_public = encode_public_key(new_key.public_key())
+    proof = sign_document(proof_document(CHILD_NODE_ID, new_public), new_key,
+                          field="proof")["proof"]
+    now = datetime.now(UTC)
+    rotation = envelope_for(child_key, sequence=1, message_type="key_rotation", payload={
+        "public_key": new_public, "proof": proof, "rotated_at": format_timestamp(now),
+        "previous_key_valid_until": format_timestamp(now + timedelta(hours=1))})
+    # Signed with the key that the message before it announces.
+    report = envelope_for(new_key, sequence=2)
+    results = post_batch(anonymous_client, [rotation, report]).get_json()["results"]
+
+    assert [result["outcome"] for result in results] == ["applied", "applied"]
+    assert results[0]["result"]["status"] == "key_rotated"
+    session.refresh(linked)
+    assert linked.public_key == new_public
+    assert inbox_count(session) == 2
 
 
 def test_replay_across_batches(anonymous_client, session, linked, child_key) -> None:  # noqa: ANN001
