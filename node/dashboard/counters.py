@@ -250,10 +250,9 @@ def day_start(instant: datetime) -> datetime:
 def _lock_state(session: Session) -> dict | None:
     """Bump the change count, locking the state row until commit; return the row."""
     table = DashboardState.__table__
-    connection = session.connection()
-    connection.execute(update(table).where(table.c.id == STATE_ID)
-                       .values(change_count=table.c.change_count + 1))
-    row = connection.execute(select(table).where(table.c.id == STATE_ID)).mappings().first()
+    row = session.connection().execute(
+        update(table).where(table.c.id == STATE_ID)
+        .values(change_count=table.c.change_count + 1).returning(*table.c)).mappings().first()
     return dict(row) if row is not None else None
 
 
@@ -433,10 +432,12 @@ class UnsettledTasks:
     provinces, classifications) are read on first use, once.
     """
 
-    def __init__(self, session: Session, tasks: list[UnsettledTask]):
+    def __init__(self, session: Session, tasks: list[UnsettledTask],
+                 members: dict[str, dict[int, list[str]]] | None = None):
         self.session = session
         self.tasks = tasks
-        self._members: dict[str, dict[int, list[str]]] = {}
+        # Members read earlier in the transaction, for every task of `tasks`.
+        self._members: dict[str, dict[int, list[str]]] = members or {}
 
     def members(self, dimension: str, task: UnsettledTask) -> list[str]:
         """Return the members of `dimension` that `task` counts for."""
@@ -448,36 +449,42 @@ class UnsettledTasks:
             return [task.confidentiality]
         if dimension == "completed_month":
             return [task.completed_month] if task.completed_month else []
-        if dimension not in self._members:
-            self._members[dimension] = self._load(dimension)
+        if dimension not in MEMBER_TABLE_DIMENSIONS:
+            raise ValueError(f"unknown dashboard dimension {dimension!r}; known: {DIMENSIONS}")
+        if not self._members:
+            self._members = load_members(self.session, [task.task_id for task in self.tasks])
         return self._members[dimension].get(task.task_id, [])
 
-    def _load(self, dimension: str) -> dict[int, list[str]]:
-        result: dict[int, list[str]] = defaultdict(list)
-        ids = [task.task_id for task in self.tasks]
-        for chunk in id_chunks(ids):
-            if dimension == "classification":
-                rows = self.session.execute(
-                    select(TaskClassification.task_id, TaskClassification.value_id)
-                    .where(TaskClassification.task_id.in_(chunk)))
-                for task_id, value_id in rows:
-                    result[task_id].append(str(value_id))
-                continue
-            leads = self.session.execute(
-                select(TaskAgency.task_id, TaskAgency.org_unit_id)
-                .where(TaskAgency.task_id.in_(chunk), TaskAgency.role == "lead")).all()
-            if dimension == "lead":
-                for task_id, unit_id in leads:
-                    result[task_id].append(str(unit_id))
-            elif dimension == "province":
-                province_of = _provinces_of(self.session, {unit_id for _, unit_id in leads})
-                for task_id, unit_id in leads:
-                    province = province_of.get(unit_id)
-                    if province is not None and str(province) not in result[task_id]:
-                        result[task_id].append(str(province))
-            else:
-                raise ValueError(f"unknown dashboard dimension {dimension!r}; known: {DIMENSIONS}")
-        return result
+
+# The dimensions whose members come from other tables than tasks.
+MEMBER_TABLE_DIMENSIONS = ("lead", "province", "classification")
+
+
+def load_members(session: Session, task_ids: Iterable[int]) -> dict[str, dict[int, list[str]]]:
+    """Read the lead agencies, provinces and classifications of tasks, as counter members.
+
+    Returns, per dimension, the members of each task: one per row of
+    `dimension_query`, with a province counted once per task.
+    """
+    result: dict[str, dict[int, list[str]]] = {
+        dimension: defaultdict(list) for dimension in MEMBER_TABLE_DIMENSIONS}
+    for chunk in id_chunks(sorted(set(task_ids))):
+        rows = session.execute(
+            select(TaskClassification.task_id, TaskClassification.value_id)
+            .where(TaskClassification.task_id.in_(chunk)))
+        for task_id, value_id in rows:
+            result["classification"][task_id].append(str(value_id))
+        leads = session.execute(
+            select(TaskAgency.task_id, TaskAgency.org_unit_id)
+            .where(TaskAgency.task_id.in_(chunk), TaskAgency.role == "lead")).all()
+        province_of = _provinces_of(session, {unit_id for _, unit_id in leads})
+        for task_id, unit_id in leads:
+            result["lead"][task_id].append(str(unit_id))
+            province = province_of.get(unit_id)
+            provinces = result["province"][task_id]
+            if province is not None and str(province) not in provinces:
+                provinces.append(str(province))
+    return result
 
 
 def unsettled_tasks(session: Session, *, horizon: datetime, now: datetime) -> UnsettledTasks:
@@ -627,7 +634,8 @@ def _moves_delta(session: Session, moves: list[tuple[Task, dict]],
     delta: Counter[Key] = Counter()
     if not places:
         return delta
-    members = UnsettledTasks(session, [place[0] for place in places])
+    members = UnsettledTasks(session, [place[0] for place in places],
+                             _cached_members(session, [place[0].task_id for place in places]))
     for task, (old_level, old_month, old_in_month), (new_level, new_month, new_in_month) in places:
         for dimension in DIMENSIONS:
             if dimension == "completed_month":
@@ -640,6 +648,41 @@ def _moves_delta(session: Session, moves: list[tuple[Task, dict]],
                 delta[(dimension, member, old_level)] -= 1
                 delta[(dimension, member, new_level)] += 1
     return delta
+
+
+# Session.info keys: the counter members read in this transaction, by
+# dimension and task id, and the ids of the tasks expected to change level.
+_MEMBERS = "theodoi_dashboard_members"
+_EXPECTED = "theodoi_dashboard_expected_moves"
+
+
+def expect_level_moves(session: Session, task_ids: Iterable[int]) -> None:
+    """Note tasks whose level the transaction may change, so their members are read together.
+
+    The members are read at the first level move that needs them, after the
+    dashboard state row is locked, in one query per table for all of them.
+    """
+    session.info.setdefault(_EXPECTED, set()).update(task_ids)
+
+
+def _cached_members(session: Session, task_ids: list[int]) -> dict[str, dict[int, list[str]]]:
+    """Return the counter members of `task_ids`, reading those not read in this transaction.
+
+    A flush that changes members drops them (see `_count_before_flush`), so
+    the cache holds the members as stored.
+    """
+    cached = session.info.get(_MEMBERS)
+    if cached is None:
+        cached = session.info[_MEMBERS] = {"read": set(), **{
+            dimension: {} for dimension in MEMBER_TABLE_DIMENSIONS}}
+    missing = set(task_ids) - cached["read"]
+    if missing:
+        missing |= session.info.pop(_EXPECTED, set()) - cached["read"]
+        loaded = load_members(session, missing)
+        for dimension in MEMBER_TABLE_DIMENSIONS:
+            cached[dimension].update(loaded[dimension])
+        cached["read"] |= missing
+    return cached
 
 
 @event.listens_for(Session, "before_flush")
@@ -659,6 +702,7 @@ def _count_before_flush(session: Session, flush_context, instances) -> None:  # 
         # Its change is computed before the flush and added after it.
         session.info[_PENDING] = _moves_delta(session, moves, state["horizon_at"])
         return
+    session.info.pop(_MEMBERS, None)
     before = _contributions_of(session, ids, state["horizon_at"]) if ids else Counter()
     session.info[_PENDING] = (ids, new_tasks, before, state["horizon_at"])
 
@@ -679,9 +723,19 @@ def _count_after_flush(session: Session, flush_context) -> None:  # noqa: ANN001
     apply_delta(session, delta)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, previous_transaction) -> None:  # noqa: ANN001
+    # Also after a savepoint's rollback, which can undo a change of members.
+    for key in (_PENDING, _MEMBERS, _EXPECTED):
+        session.info.pop(key, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_members(session: Session, transaction) -> None:  # noqa: ANN001
+    # Only at the end of the outermost transaction: releasing a savepoint keeps them.
+    if transaction.parent is None:
+        for key in (_MEMBERS, _EXPECTED):
+            session.info.pop(key, None)
 
 
 _STATE_TABLE_PRESENT: dict[str, bool] = {}

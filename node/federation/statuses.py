@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from node.core.errors import DomainError
 from node.core.settings import Settings
+from node.dashboard import counters
 from node.federation.content_models import TaskLink
 from node.federation.envelope import format_timestamp, parse_timestamp
 from node.federation.handlers import (
@@ -228,6 +229,8 @@ def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]])
             for link, task in rows:
                 found[(sender, link.task_ref)] = (task, link)
     task_ids = sorted({task.id for task, _ in found.values()})
+    # The dashboard counters then read the members of all these tasks at once.
+    counters.expect_level_moves(session, task_ids)
     leads: dict[int, set[int]] = prefetched(session, _LEADS)
     sent_to: dict[int, set[int]] = prefetched(session, _SENT_TO)
     for start in range(0, len(task_ids), PREFETCH_CHUNK):

@@ -16,7 +16,7 @@ from node.dashboard import counters
 from node.dashboard.figures import counted_levels, largest_members, recent_documents
 from node.dashboard.models import DashboardMemberTotal
 from node.local_tasks.importer.importer import import_file
-from node.local_tasks.models import ClassificationValue, Task
+from node.local_tasks.models import ClassificationValue, Task, TaskAgency
 from node.local_tasks.queries import count_by_level, count_by_agency
 from node.local_tasks.service import find_org_unit
 from node.local_tasks.workflow import approve_update, decide_objection, submit_update
@@ -144,6 +144,37 @@ def test_level_changes_move_counted_tasks(session, calendar):
     first.deadline_at = vn(2026, 12, 31, 23, 59)
     assert stored_levels(session, "all") == {("", "in_progress_on_time"): 1,
                                              ("", "in_progress_overdue"): 1}
+    assert_counters_equal_recount(session)
+
+
+def test_level_moves_follow_new_lead(session, calendar):
+    """A level move after a change of lead agency counts for the lead as stored then."""
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    lead = find_org_unit(session, LEAD)
+    other = find_org_unit(session, OTHER_AGENCY)
+    task = make_task(session, calendar)
+    task.reported_state = "in_progress"
+    session.flush()
+    role = session.scalars(select(TaskAgency).where(TaskAgency.task_id == task.id,
+                                                    TaskAgency.role == "lead")).one()
+
+    role.org_unit_id = other.id
+    session.flush()
+    task.reported_state, task.completed_at = "completed", vn(2026, 2, 27, 9)
+    assert stored_levels(session, "lead") == {(str(other.id), "completed_on_time"): 1}
+    assert_counters_equal_recount(session)
+
+    # A change of lead and a level move, both undone by their savepoint's rollback.
+    savepoint = session.begin_nested()
+    role.org_unit_id = lead.id
+    session.flush()
+    task.reported_state, task.completed_at = "in_progress", None
+    session.flush()
+    savepoint.rollback()
+    assert stored_levels(session, "lead") == {(str(other.id), "completed_on_time"): 1}
+    session.refresh(task)
+    task.reported_state, task.completed_at = "in_progress", None
+    assert stored_levels(session, "lead") == {(str(other.id), "in_progress_on_time"): 1}
     assert_counters_equal_recount(session)
 
 
