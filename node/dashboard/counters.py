@@ -578,7 +578,9 @@ def _level_moves(session: Session) -> list[tuple[Task, dict]] | None:
     same members. None means the flush changes something else that a
     recount must handle (new or deleted tasks, agency roles,
     classifications, documents), or a fact whose previous value was never
-    loaded.
+    loaded. The previous values come from the objects, which is safe because
+    the version check on tasks rejects the flush of an object that another
+    transaction changed after it was loaded.
     """
     if (any(isinstance(obj, (Task, TaskAgency, TaskClassification)) for obj in session.new)
             or any(isinstance(obj, (Task, TaskAgency, TaskClassification, Document))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from node.dashboard import counters
 from node.dashboard.figures import counted_levels, largest_members, recent_documents
@@ -175,6 +177,28 @@ def test_level_moves_follow_new_lead(session, calendar):
     session.refresh(task)
     task.reported_state, task.completed_at = "in_progress", None
     assert stored_levels(session, "lead") == {(str(other.id), "in_progress_on_time"): 1}
+    assert_counters_equal_recount(session)
+
+
+def test_level_move_from_stale_object(session, session_factory, calendar):
+    """A task changed by another transaction after it was loaded cannot move the counters."""
+    counters.rebuild(session, now=vn(2026, 3, 1))
+    task = make_task(session, calendar)
+    session.commit()
+    assert task.reported_state == "not_started"
+
+    other = session_factory()
+    other.get(Task, task.id).reported_state = "in_progress"
+    other.commit()
+    other.close()
+
+    # This session still holds the task as not started, so the version check
+    # rejects its write, and the counters keep the other transaction's move.
+    task.reported_state, task.completed_at = "completed", vn(2026, 2, 27, 9)
+    with pytest.raises(StaleDataError):
+        session.flush()
+    session.rollback()
+    assert stored_levels(session, "all") == {("", "in_progress_on_time"): 1}
     assert_counters_equal_recount(session)
 
 
