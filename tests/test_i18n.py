@@ -12,6 +12,7 @@ from babel.messages import mofile
 from babel.support import Translations
 
 from node.core.catalogs import TRANSLATIONS_DIR, compile_catalogs, extract_messages, read_catalog
+from node.core.i18n import lazy_gettext, translated_into
 
 TEMPLATE = TRANSLATIONS_DIR / "messages.pot"
 # %(name)s style and bare %s / %d style placeholders; %% is a literal percent sign.
@@ -113,3 +114,21 @@ def test_compile_after_catalogue_change(tmp_path: Path) -> None:
     os.utime(po_path, (newer, newer))
 
     assert compile_catalogs(copy) == [mo_path]
+
+
+def test_translated_into_outside_request() -> None:
+    text = lazy_gettext("Problems:")
+
+    with translated_into("vi"):
+        vietnamese = str(text)
+    with translated_into("en"):
+        english = str(text)
+
+    assert vietnamese == "Lỗi:"
+    assert english == "Problems:"
+    assert str(text) == "Problems:"
+
+
+def test_translated_into_rejects_locale() -> None:
+    with pytest.raises(ValueError, match="'fr'"), translated_into("fr"):
+        pass

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import Flask, current_app, request
-from flask_babel import Babel, gettext, lazy_gettext, ngettext
+from flask_babel import Babel, force_locale, gettext, lazy_gettext, ngettext
 
 SUPPORTED_LOCALES = ("vi", "en")
 LOCALE_COOKIE = "theodoi_locale"
 
 _ = gettext
 _l = lazy_gettext
-__all__ = ["_", "_l", "gettext", "lazy_gettext", "ngettext", "init_i18n", "select_locale"]
+__all__ = ["_", "_l", "gettext", "lazy_gettext", "ngettext", "init_i18n", "select_locale",
+           "translated_into"]
 
 
 def select_locale() -> str:
@@ -35,3 +39,23 @@ def init_i18n(app: Flask) -> None:
         if requested in SUPPORTED_LOCALES:
             response.set_cookie(LOCALE_COOKIE, requested, max_age=365 * 24 * 3600, samesite="Lax")
         return response
+
+
+@contextmanager
+def translated_into(locale: str) -> Iterator[None]:
+    """Translate `gettext` and `lazy_gettext` into `locale` outside a web request.
+
+    CLI commands use this: without an application context Flask-Babel
+    returns every message untranslated, that is in English. It pushes an
+    application context of a bare Flask app that has only the translations.
+    """
+    from node.core.catalogs import compile_catalogs
+
+    if locale not in SUPPORTED_LOCALES:
+        raise ValueError(f"invalid locale {locale!r}; use vi or en")
+    app = Flask(__name__)
+    app.config["BABEL_DEFAULT_LOCALE"] = locale
+    compile_catalogs()
+    init_i18n(app)
+    with app.app_context(), force_locale(locale):
+        yield
