@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from node.core.i18n import lazy_gettext as _l
 from node.core.text import fold, nfc
 from node.local_tasks.inputs import DeadlineInput
 
@@ -63,14 +64,27 @@ _YEAR_MAX = 2999
 
 _ROMAN_QUARTERS = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 
-_EXAMPLES = (
+_EXAMPLES = _l(
     "write a day (30/06/2026), a month (6/2026), a quarter (Quý II/2026), a year (2026), "
     "a range of years (2025-2030), or Thường xuyên, Hằng năm or Khi có phát sinh"
+)
+
+_MONTH_NAMES = (
+    None, _l("January"), _l("February"), _l("March"), _l("April"), _l("May"), _l("June"),
+    _l("July"), _l("August"), _l("September"), _l("October"), _l("November"), _l("December"),
 )
 
 
 class DeadlineError(ValueError):
     """A deadline is unreadable or names a date that does not exist; the message quotes it."""
+
+
+def _error(template: object, **values: object) -> DeadlineError:
+    """Build a DeadlineError, its message translated into the current locale.
+
+    Outside a request or `translated_into` block the message stays in English.
+    """
+    return DeadlineError(str(template).format(**values))
 
 
 @dataclass(frozen=True)
@@ -88,18 +102,15 @@ class _Period:
 def excel_serial_to_date(serial: float) -> date:
     """Convert an Excel date serial (1900 date system) to a date; a time part is dropped."""
     if isinstance(serial, bool) or not isinstance(serial, int | float) or math.isnan(serial):
-        raise DeadlineError(f"Invalid Excel date serial {serial!r}: not a number")
+        raise _error(_l("Invalid Excel date serial {serial!r}: not a number"), serial=serial)
     whole = math.floor(serial)
     if whole < 1 or whole > _EXCEL_MAX_SERIAL:
-        raise DeadlineError(
-            f"Invalid Excel date serial {serial!r}: Excel dates run from 1 (01/01/1900) "
-            f"to {_EXCEL_MAX_SERIAL} (31/12/9999)"
-        )
+        raise _error(_l("Invalid Excel date serial {serial!r}: Excel dates run from 1 "
+                        "(01/01/1900) to {maximum} (31/12/9999)"),
+                     serial=serial, maximum=_EXCEL_MAX_SERIAL)
     if whole == _EXCEL_FAKE_LEAP_DAY:
-        raise DeadlineError(
-            f"Invalid Excel date serial {serial!r}: it is 29/02/1900, "
-            "a day that does not exist"
-        )
+        raise _error(_l("Invalid Excel date serial {serial!r}: it is 29/02/1900, a day that "
+                        "does not exist"), serial=serial)
     if whole < _EXCEL_FAKE_LEAP_DAY:
         return _EXCEL_EPOCH + timedelta(days=whole + 1)
     return _EXCEL_EPOCH + timedelta(days=whole)
@@ -131,7 +142,8 @@ def parse_deadline(value: object, *, issued_on: date | None = None) -> DeadlineI
     if isinstance(value, date):
         return DeadlineInput(text=_format_day(value), on=value, precision="day")
     if isinstance(value, bool):
-        raise DeadlineError(f"Unreadable deadline {value!r}: a true/false cell is not a date")
+        raise _error(_l("Unreadable deadline {value!r}: a true/false cell is not a date"),
+                     value=value)
     if isinstance(value, int | float):
         return _from_number(value)
     text = nfc(str(value)).strip()
@@ -149,15 +161,14 @@ def _from_datetime(value: datetime) -> DeadlineInput:
 
 def _from_number(value: float) -> DeadlineInput:
     if math.isnan(value) or math.isinf(value):
-        raise DeadlineError(f"Unreadable deadline {value!r}: not a number")
+        raise _error(_l("Unreadable deadline {value!r}: not a number"), value=value)
     if value == int(value) and _YEAR_MIN <= value <= _YEAR_MAX:
         year = int(value)
         return DeadlineInput(text=str(year), on=date(year, 12, 31), precision="year")
     if value < _YEAR_MIN:
-        raise DeadlineError(
-            f"Unreadable deadline {value!r}: the number is neither a year nor an Excel date serial "
-            f"of a plausible day; {_EXAMPLES}"
-        )
+        raise _error(_l("Unreadable deadline {value!r}: the number is neither a year nor an "
+                        "Excel date serial of a plausible day; {examples}"),
+                     value=value, examples=str(_EXAMPLES))
     return deadline_from_excel_serial(value)
 
 
@@ -217,7 +228,8 @@ def _from_text(text: str, issued_on: date | None) -> DeadlineInput:
     deadline = _parse_range(body, text, issued_on)
     if deadline is not None:
         return deadline
-    raise DeadlineError(f"Unreadable deadline '{text}'; {_EXAMPLES}")
+    raise _error(_l("Unreadable deadline '{text}'; {examples}"), text=text,
+                 examples=str(_EXAMPLES))
 
 
 def _no_deadline_class(folded: str) -> str | None:
@@ -260,30 +272,27 @@ def _year_or_default(year: str | None, text: str, default_year: int | None) -> i
     if year is not None:
         value = int(year)
         if not _YEAR_MIN <= value <= _YEAR_MAX:
-            raise DeadlineError(
-                f"Invalid deadline '{text}': year {value} is outside {_YEAR_MIN}-{_YEAR_MAX}"
-            )
+            raise _error(_l("Invalid deadline '{text}': year {year} is outside {first}-{last}"),
+                         text=text, year=value, first=_YEAR_MIN, last=_YEAR_MAX)
         return value
     if default_year is None:
-        raise DeadlineError(
-            f"Invalid deadline '{text}': it gives no year and the document's issue date is "
-            "unknown; write the year, e.g. 'Quý II/2026'"
-        )
+        raise _error(_l("Invalid deadline '{text}': it gives no year and the document's issue "
+                        "date is unknown; write the year, e.g. 'Quý II/2026'"), text=text)
     return default_year
 
 
 def _check_month(month: int, text: str) -> None:
     if not 1 <= month <= 12:
-        raise DeadlineError(f"Invalid deadline '{text}': month {month} does not exist")
+        raise _error(_l("Invalid deadline '{text}': month {month} does not exist"), text=text,
+                     month=month)
 
 
 def _day_period(year: int, month: int, day: int, text: str) -> _Period:
     _check_month(month, text)
     last = calendar.monthrange(year, month)[1]
     if not 1 <= day <= last:
-        raise DeadlineError(
-            f"Invalid deadline '{text}': {calendar.month_name[month]} {year} has no day {day}"
-        )
+        raise _error(_l("Invalid deadline '{text}': {month_name} {year} has no day {day}"),
+                     text=text, month_name=str(_MONTH_NAMES[month]), year=year, day=day)
     day_value = date(year, month, day)
     return _Period(day_value, day_value, "day")
 
@@ -329,7 +338,8 @@ def _read_quarter(body: str, text: str, default_year: int | None) -> _Period | N
     label = match.group(1)
     quarter = int(label) if label.isdigit() else _ROMAN_QUARTERS.get(label)
     if quarter is None or not 1 <= quarter <= 4:
-        raise DeadlineError(f"Invalid deadline '{text}': a year has quarters I to IV only")
+        raise _error(_l("Invalid deadline '{text}': a year has quarters I to IV only"),
+                     text=text)
     year = _year_or_default(match.group(2), text, default_year)
     first_month = 3 * quarter - 2
     last_month = 3 * quarter
@@ -383,9 +393,8 @@ def _parse_range(body: str, text: str, issued_on: date | None) -> DeadlineInput 
         if first is None:
             continue
         if last.end < first.start:
-            raise DeadlineError(
-                f"Invalid deadline '{text}': the range ends before it starts"
-            )
+            raise _error(_l("Invalid deadline '{text}': the range ends before it starts"),
+                         text=text)
         if first.precision == "year" and last.precision == "year":
             return DeadlineInput(text=text, precision="range", time_class="long_term")
         return DeadlineInput(text=text, on=last.end, precision=last.precision)

@@ -1,5 +1,8 @@
 """The `theodoi import` command: load a task table (CSV or XLSX) into the node.
 
+The report is written in the node's default_locale unless --lang names
+another language; with --json its reasons and notes are translated too.
+
 Exit status: 0 when the file was imported, or with --dry-run is valid.
 1 when the file has problems: the report lists them and nothing is written.
 2 for a usage error such as an unknown option or a bad date.
@@ -85,32 +88,38 @@ def _file(_context: click.Context, _parameter: click.Parameter, value: Path) -> 
 @click.option("--confidentiality", callback=_confidentiality,
               help="thường, mật or tối mật (regular, confidential, top_secret).")
 @click.option("--sheet", help="Sheet of an XLSX workbook; default: the first with a task header.")
+@click.option("--lang", type=click.Choice(["vi", "en"]),
+              help="Language of the report (default: the node's default_locale).")
 def import_command(file: Path, dry_run: bool, as_json: bool, create_agencies: bool,
                    reference: str | None, issued_on: date | None, kind: str | None,
                    summary: str | None, issuer: str | None, confidentiality: str | None,
-                   sheet: str | None) -> None:
+                   sheet: str | None, lang: str | None) -> None:
     """Import the tasks of FILE (CSV or XLSX): the whole file or nothing.
 
     Options give the document's details for a table of one document; a
     table with a document-number column gives one document per number.
     """
+    from node.core.cli_support import cli_settings, open_session
+    from node.core.i18n import translated_into
     from node.local_tasks.importer.report import render_json, render_text
     from node.local_tasks.importer.storing import store_documents, summarise
 
+    settings = cli_settings()
     options = ImportOptions(
         reference=reference, issued_on=issued_on, kind=kind, summary=summary, issuer=issuer,
         confidentiality=confidentiality, sheet=sheet, create_agencies=create_agencies,
         dry_run=dry_run,
     )
     show_progress = not as_json
-    parsed = parse_file(file, options, progress=show_progress)
-    if parsed.rejected:
-        result = summarise(parsed, dry_run=dry_run)
-    else:
-        from node.core.cli_support import open_session
-
-        with open_session() as session:
-            result = store_documents(session, parsed, options, actor=_actor(),
-                                     progress=show_progress)
-    click.echo(render_json(result) if as_json else render_text(result))
+    # Problems and notes are worded as they are found, so the whole import
+    # runs in the report's language.
+    with translated_into(lang or settings.default_locale):
+        parsed = parse_file(file, options, progress=show_progress)
+        if parsed.rejected:
+            result = summarise(parsed, dry_run=dry_run)
+        else:
+            with open_session(settings) as session:
+                result = store_documents(session, parsed, options, actor=_actor(),
+                                         progress=show_progress)
+        click.echo(render_json(result) if as_json else render_text(result))
     sys.exit(EXIT_PROBLEMS if result.problems else EXIT_OK)

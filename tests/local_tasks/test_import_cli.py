@@ -18,6 +18,8 @@ REAL_CSV = "tasks_real_documents.csv"
 REPORT_AT = "2026-12-04T12:00:00+07:00"
 REPORT_DAY = date(2026, 12, 4)
 PROBLEM_KEYS = {"document", "row", "column", "value", "reason"}
+# The tests that check English wording ask for it: the node's default locale is vi.
+ENGLISH = ("--lang", "en")
 
 BROKEN_TABLE = [
     ["DANH MỤC NHIỆM VỤ"],
@@ -116,7 +118,7 @@ def expected_deadline_day(row: dict[str, str]) -> date | None:
 def test_import_prints_counts(node_cli, examples_dir: Path) -> None:  # noqa: ANN001
     rows_per_document = Counter(row["document_number"] for row in read_source_rows(examples_dir))
 
-    result = node_cli("import", str(examples_dir / REAL_CSV), "--create-agencies")
+    result = node_cli("import", *ENGLISH, str(examples_dir / REAL_CSV), "--create-agencies")
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -152,7 +154,7 @@ def test_import_json_report(node_cli, examples_dir: Path) -> None:  # noqa: ANN0
 
 
 def test_broken_file_text_names_rows(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
-    result = node_cli("import", str(write_broken_csv(tmp_path)))
+    result = node_cli("import", *ENGLISH, str(write_broken_csv(tmp_path)))
 
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -169,7 +171,7 @@ def test_broken_file_text_names_rows(node_cli, tmp_path: Path) -> None:  # noqa:
 
 
 def test_broken_file_json_names_rows(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
-    result = node_cli("import", str(write_broken_csv(tmp_path)), "--json")
+    result = node_cli("import", *ENGLISH, str(write_broken_csv(tmp_path)), "--json")
 
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
@@ -188,7 +190,8 @@ def test_broken_file_json_names_rows(node_cli, tmp_path: Path) -> None:  # noqa:
 
 
 def test_dry_run_leaves_node_empty(node_cli, examples_dir: Path) -> None:  # noqa: ANN001
-    result = node_cli("import", str(examples_dir / REAL_CSV), "--create-agencies", "--dry-run")
+    result = node_cli("import", *ENGLISH, str(examples_dir / REAL_CSV), "--create-agencies",
+                      "--dry-run")
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -201,7 +204,7 @@ def test_dry_run_leaves_node_empty(node_cli, examples_dir: Path) -> None:  # noq
 
 
 def test_broken_file_creates_no_agency(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
-    result = node_cli("import", str(write_broken_csv(tmp_path)), "--create-agencies")
+    result = node_cli("import", *ENGLISH, str(write_broken_csv(tmp_path)), "--create-agencies")
 
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -223,7 +226,8 @@ def test_short_row_reported_not_created(node_cli, tmp_path: Path) -> None:  # no
         encoding="utf-8",
     )
 
-    result = node_cli("import", str(path), "--reference", "12/KH-UBND", "--create-agencies")
+    result = node_cli("import", *ENGLISH, str(path), "--reference", "12/KH-UBND",
+                      "--create-agencies")
 
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -241,7 +245,7 @@ def test_missing_reference_reported_once(node_cli, tmp_path: Path) -> None:  # n
     with path.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows(row for row in BROKEN_TABLE if "Kèm theo" not in row[0])
 
-    result = node_cli("import", str(path), "--json")
+    result = node_cli("import", *ENGLISH, str(path), "--json")
 
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
@@ -272,7 +276,7 @@ def test_confidential_summary_drop_noted(node_cli, tmp_path: Path) -> None:  # n
     with path.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle).writerows(BROKEN_TABLE[:4])
 
-    result = node_cli("import", str(path), "--confidentiality", "mật",
+    result = node_cli("import", *ENGLISH, str(path), "--confidentiality", "mật",
                       "--summary", "Kế hoạch chuyển đổi số năm 2026")
 
     assert result.exit_code == 0, result.output
@@ -283,6 +287,229 @@ def test_confidential_summary_drop_noted(node_cli, tmp_path: Path) -> None:  # n
         "the document summary, task content, products, results and other columns were dropped.",
     ]
     assert "Kế hoạch chuyển đổi số" not in result.stdout
+
+
+# Report language ------------------------------------------------------------------------
+
+# Hand edits of the real CSV, by file row (the header is row 1): a day that
+# February 2026 does not have, and a lead agency (Bộ Nội vụ) deleted.
+BAD_DATE_ROW = 5
+NO_LEAD_ROW = 6
+# The expected problems of that file, in the node's default locale (Vietnamese).
+BROKEN_REAL_PROBLEMS_VI = [
+    "  văn bản 03/NQ-CP, dòng 5, cột I (deadline_text), giá trị '30/02/2026': "
+    "Thời hạn '30/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 30",
+    "  văn bản 03/NQ-CP, dòng 6, cột G (lead_agency), ô trống: "
+    "Thiếu cơ quan chủ trì; hãy ghi ít nhất một cơ quan. Nếu dòng này là tiêu đề mục, "
+    "hãy ghi số La Mã hoặc chữ cái ở cột STT.",
+]
+BROKEN_REAL_PROBLEMS_EN = [
+    "  document 03/NQ-CP, row 5, column I (deadline_text), value '30/02/2026': "
+    "Invalid deadline '30/02/2026': February 2026 has no day 30",
+    "  document 03/NQ-CP, row 6, column G (lead_agency), empty cell: "
+    "The lead agency is missing; name at least one. If this row is a section heading, "
+    "put a Roman numeral or a letter in the STT column.",
+]
+ABSOLUTELY_SECRET_ROW = 7
+
+
+def write_real_csv(tmp_path: Path, examples_dir: Path, *, extra_column: str | None = None,
+                   edits: dict[int, dict[str, str]]) -> Path:
+    """Copy the real CSV with `edits` (file row to new cell values) and an optional extra column."""
+    rows = read_source_rows(examples_dir)
+    fields = list(rows[0])
+    if extra_column is not None:
+        fields.append(extra_column)
+    for file_row, values in edits.items():
+        rows[file_row - 2].update(values)
+    path = tmp_path / "tasks_edited.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_broken_real_csv(tmp_path: Path, examples_dir: Path) -> Path:
+    return write_real_csv(tmp_path, examples_dir, edits={
+        BAD_DATE_ROW: {"deadline_text": "30/02/2026", "deadline_iso_if_clear": "",
+                       "deadline_period_end_iso": ""},
+        NO_LEAD_ROW: {"lead_agency": ""},
+    })
+
+
+def problem_lines(output: str, heading: str) -> list[str]:
+    lines = output.splitlines()
+    return lines[lines.index(heading) + 1:]
+
+
+def test_import_counts_in_vietnamese(node_cli, examples_dir: Path) -> None:  # noqa: ANN001
+    rows_per_document = Counter(row["document_number"] for row in read_source_rows(examples_dir))
+
+    result = node_cli("import", str(examples_dir / REAL_CSV), "--create-agencies")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Tệp: {REAL_CSV}"
+    assert lines[1] == "Đã nhập."
+    assert lines[2].startswith(f"Văn bản: {len(rows_per_document)}   "
+                               f"Nhiệm vụ: {sum(rows_per_document.values())}   ")
+    assert "   Cơ quan được tạo: " in lines[2]
+    assert "Cơ quan được tạo, cần rà soát:" in lines
+    for reference, row_count in rows_per_document.items():
+        assert any(line.startswith(f"  {reference}: {row_count} nhiệm vụ, ") for line in lines), \
+            reference
+    assert "Lỗi:" not in lines
+
+
+def test_broken_real_file_vietnamese(node_cli, tmp_path: Path,  # noqa: ANN001
+                                     examples_dir: Path) -> None:
+    path = write_broken_real_csv(tmp_path, examples_dir)
+
+    result = node_cli("import", str(path), "--create-agencies")
+
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == "Chưa ghi dữ liệu nào: tệp có 2 lỗi. Hãy sửa rồi nhập lại tệp."
+    assert "   Cơ quan sẽ được tạo: " in lines[2]
+    assert "Cơ quan sẽ được tạo, cần rà soát:" in lines
+    assert "Cơ quan được tạo" not in result.stdout
+    assert problem_lines(result.stdout, "Lỗi:") == BROKEN_REAL_PROBLEMS_VI
+    assert levels(node_cli)["total"] == 0
+
+
+def test_broken_real_file_json_vietnamese(node_cli, tmp_path: Path,  # noqa: ANN001
+                                          examples_dir: Path) -> None:
+    path = write_broken_real_csv(tmp_path, examples_dir)
+
+    result = node_cli("import", str(path), "--create-agencies", "--json")
+
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["written"] is False
+    assert report["problems"] == [
+        {"document": "03/NQ-CP", "row": BAD_DATE_ROW, "column": "I (deadline_text)",
+         "value": "30/02/2026",
+         "reason": "Thời hạn '30/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 30"},
+        {"document": "03/NQ-CP", "row": NO_LEAD_ROW, "column": "G (lead_agency)", "value": "",
+         "reason": "Thiếu cơ quan chủ trì; hãy ghi ít nhất một cơ quan. Nếu dòng này là tiêu đề "
+                   "mục, hãy ghi số La Mã hoặc chữ cái ở cột STT."},
+    ]
+    assert levels(node_cli)["total"] == 0
+
+
+def test_node_locale_english(node_cli, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+                             tmp_path: Path, examples_dir: Path) -> None:
+    monkeypatch.setenv("THEODOI_DEFAULT_LOCALE", "en")
+    path = write_broken_real_csv(tmp_path, examples_dir)
+
+    result = node_cli("import", str(path), "--create-agencies")
+
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == ("Nothing was written: the file has 2 problem(s). Correct them and "
+                        "import the file again.")
+    assert problem_lines(result.stdout, "Problems:") == BROKEN_REAL_PROBLEMS_EN
+    assert levels(node_cli)["total"] == 0
+
+
+def test_lang_option_overrides_node(node_cli, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+                                    tmp_path: Path, examples_dir: Path) -> None:
+    monkeypatch.setenv("THEODOI_DEFAULT_LOCALE", "en")
+    path = write_broken_real_csv(tmp_path, examples_dir)
+
+    result = node_cli("import", "--lang", "vi", str(path), "--create-agencies")
+
+    assert result.exit_code == 1, result.output
+    assert problem_lines(result.stdout, "Lỗi:") == BROKEN_REAL_PROBLEMS_VI
+
+
+def test_absolutely_secret_row_vietnamese(node_cli, tmp_path: Path,  # noqa: ANN001
+                                          examples_dir: Path) -> None:
+    secret_row = read_source_rows(examples_dir)[ABSOLUTELY_SECRET_ROW - 2]
+    path = write_real_csv(tmp_path, examples_dir, extra_column="confidentiality",
+                          edits={ABSOLUTELY_SECRET_ROW: {"confidentiality": "Tuyệt mật"}})
+
+    result = node_cli("import", str(path), "--create-agencies")
+
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == "Bị từ chối: không đọc và không ghi dữ liệu nào."
+    # The confidentiality column is the 16th, P, after the 15 columns of the real CSV.
+    assert problem_lines(result.stdout, "Lỗi:") == [
+        "  dòng 7, cột P (confidentiality), giá trị 'Tuyệt mật': Tài liệu tuyệt mật không được "
+        "đưa vào hệ thống; không nội dung nào của tệp này được đọc hoặc lưu. Hãy bỏ tệp này "
+        "khỏi lần nhập.",
+    ]
+    assert secret_row["task_content"] not in result.stdout
+    assert levels(node_cli)["total"] == 0
+
+
+def write_one_task_csv(tmp_path: Path) -> Path:
+    """Write the title rows, header and first (valid) task row of BROKEN_TABLE."""
+    path = tmp_path / "mot_nhiem_vu.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(BROKEN_TABLE[:4])
+    return path
+
+
+def test_stored_document_named_in_both(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    path = write_one_task_csv(tmp_path)
+    first = node_cli("import", str(path))
+    assert first.exit_code == 0, first.output
+
+    vietnamese = node_cli("import", str(path))
+    english = node_cli("import", *ENGLISH, str(path))
+
+    assert vietnamese.exit_code == 1, vietnamese.output
+    assert problem_lines(vietnamese.stdout, "Lỗi:") == [
+        "  văn bản 12/KH-UBND, dòng 4, cột --reference, giá trị '12/KH-UBND': "
+        "Văn bản này đã có trong hệ thống; mỗi văn bản chỉ nhập một lần.",
+    ]
+    assert english.exit_code == 1, english.output
+    assert problem_lines(english.stdout, "Problems:") == [
+        "  document 12/KH-UBND, row 4, column --reference, value '12/KH-UBND': "
+        "This document is already stored; import each document once.",
+    ]
+    assert levels(node_cli)["total"] == 1
+
+
+def test_unknown_kind_named_in_both(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    path = write_one_task_csv(tmp_path)
+
+    vietnamese = node_cli("import", str(path), "--kind", "memo")
+    english = node_cli("import", *ENGLISH, str(path), "--kind", "memo")
+
+    assert vietnamese.exit_code == 1, vietnamese.output
+    assert problem_lines(vietnamese.stdout, "Lỗi:") == [
+        "  văn bản 12/KH-UBND, dòng 4, cột --kind, giá trị 'memo': Loại văn bản không xác "
+        "định; hãy dùng một mã trong danh sách tại /api/v1/document-kinds.",
+    ]
+    assert english.exit_code == 1, english.output
+    assert problem_lines(english.stdout, "Problems:") == [
+        "  document 12/KH-UBND, row 4, column --kind, value 'memo': Unknown document kind; "
+        "use a code listed under /api/v1/document-kinds.",
+    ]
+    assert levels(node_cli)["total"] == 0
+
+
+def test_old_excel_file_named_in_both(node_cli, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "ke_hoach.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0")
+
+    vietnamese = node_cli("import", str(path))
+    english = node_cli("import", *ENGLISH, str(path))
+
+    assert vietnamese.exit_code == 1, vietnamese.output
+    assert problem_lines(vietnamese.stdout, "Lỗi:") == [
+        "  giá trị 'ke_hoach.xls': ke_hoach.xls là tệp Excel 97-2003 cũ; hãy lưu lại dưới "
+        "dạng .xlsx rồi nhập tệp đó",
+    ]
+    assert english.exit_code == 1, english.output
+    assert problem_lines(english.stdout, "Problems:") == [
+        "  value 'ke_hoach.xls': ke_hoach.xls is an old Excel 97-2003 file; save it as .xlsx "
+        "and import that",
+    ]
 
 
 # Levels after the import -----------------------------------------------------------------

@@ -824,3 +824,24 @@ def test_absolutely_secret_option_reads_nothing(tmp_path: Path) -> None:
     result = parse_file(path, ImportOptions(confidentiality="tuyệt mật"))
     assert result.rejected
     assert result.problems[0].column == "--confidentiality"
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("?lang=vi", "Thời hạn '31/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 31"),
+    ("?lang=en", "Invalid deadline '31/02/2026': February 2026 has no day 31"),
+])
+def test_problem_follows_request_locale(app, tmp_path: Path,  # noqa: ANN001
+                                        query: str, reason: str) -> None:
+    lines = [
+        ["STT", "Nhiệm vụ", "Cơ quan chủ trì", "Thời hạn"],
+        ["1", "Tổng hợp báo cáo sơ kết quý I", "Bộ Tài chính", "31/02/2026"],
+    ]
+    path = write_csv(tmp_path / "ngay_sai.csv", lines)
+
+    with app.test_request_context(f"/{query}"):
+        result = parse_file(path, ImportOptions(reference="12/KH-BYT"))
+        text = format_problem(result.problems[0])
+
+    assert problem_places(result.problems) == [(2, "D (Thời hạn)", "31/02/2026")]
+    assert result.problems[0].reason == reason
+    assert text.endswith(f": {reason}")

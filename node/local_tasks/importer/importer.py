@@ -64,6 +64,13 @@ PROGRESS_MIN_ROWS = 500
 REGULAR = "regular"
 ABSOLUTELY_SECRET = "absolutely_secret"
 _CONFIDENTIALITY_RANK = {"regular": 0, "confidential": 1, "top_secret": 2, ABSOLUTELY_SECRET: 3}
+# The levels as the report names them.
+_CONFIDENTIALITY_NAMES = {
+    REGULAR: _l("regular"),
+    "confidential": _l("confidential"),
+    "top_secret": _l("top secret"),
+    ABSOLUTELY_SECRET: _l("absolutely secret"),
+}
 _CONFIDENTIALITY_WORDS = {
     "": REGULAR, "thuong": REGULAR, "binh thuong": REGULAR, "regular": REGULAR,
     "mat": "confidential", "confidential": "confidential",
@@ -163,6 +170,12 @@ def confidentiality_code(value: object) -> str | None:
     if "tuyet mat" in word:
         return ABSOLUTELY_SECRET
     return _CONFIDENTIALITY_WORDS.get(word)
+
+
+def confidentiality_name(code: str) -> str:
+    """Name a confidentiality level in the current locale; an unknown code is returned as is."""
+    name = _CONFIDENTIALITY_NAMES.get(code)
+    return code if name is None else str(name)
 
 
 def _stricter(first: str, second: str) -> str:
@@ -633,7 +646,7 @@ class _DocumentBuilder:
                 self._add(row.number, self.header.label(field_name), derived, str(_l(
                     "The deadline '{text}' reads as {on}, but this column gives {derived}; "
                     "correct one of them."
-                )).format(text=task.deadline.text, on=task.deadline.on or "no date",
+                )).format(text=task.deadline.text, on=task.deadline.on or str(_l("no date")),
                           derived=derived), state.reference)
 
     def _extra(self, row: Row, state: _DocumentState) -> dict:
@@ -763,8 +776,8 @@ class _DocumentBuilder:
                 "{reference} is {level}: only task numbers, agencies and deadlines were kept; "
                 "task content, products, results and other columns were dropped."
             )
-        self.result.notes.append(str(note).format(reference=document.reference,
-                                                  level=document.confidentiality))
+        self.result.notes.append(str(note).format(
+            reference=document.reference, level=confidentiality_name(document.confidentiality)))
 
 
 def import_file(session, path: Path, options: ImportOptions | None = None, *,  # noqa: ANN001

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from node.core.i18n import lazy_gettext as _l
 from node.core.text import clean, fold, nfc
 from node.local_tasks.importer.headers import find_header_row
 
@@ -23,6 +24,10 @@ XLSX_SUFFIXES = (".xlsx", ".xlsm")
 
 class ReadError(ValueError):
     """A file cannot be read as a task table; the message names the file and the fix."""
+
+    def __init__(self, template: object, **values: object) -> None:
+        # The message is translated when the error is raised, into the current locale.
+        super().__init__(str(template).format(**values))
 
 
 @dataclass
@@ -78,15 +83,18 @@ def read_table(path: Path, *, sheet: str | None = None) -> Table:
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         if sheet:
-            raise ReadError(f"{path.name} is a CSV file and has no sheets; drop the sheet name")
+            raise ReadError(_l("{name} is a CSV file and has no sheets; drop the sheet name"),
+                            name=path.name)
         return read_csv_bytes(path.read_bytes(), name=path.name)
     if suffix in XLSX_SUFFIXES:
         return read_xlsx(path, sheet=sheet)
     if suffix == ".xls":
         raise ReadError(
-            f"{path.name} is an old Excel 97-2003 file; save it as .xlsx and import that"
+            _l("{name} is an old Excel 97-2003 file; save it as .xlsx and import that"),
+            name=path.name,
         )
-    raise ReadError(f"{path.name} is neither a CSV nor an XLSX file; import a .csv or .xlsx file")
+    raise ReadError(_l("{name} is neither a CSV nor an XLSX file; import a .csv or .xlsx file"),
+                    name=path.name)
 
 
 # CSV --------------------------------------------------------------------------
@@ -130,7 +138,8 @@ def read_csv_bytes(data: bytes, *, name: str = "input.csv") -> Table:
             values: list[object] = [cell if cell.strip() else None for cell in record]
             rows.append(Row(number, values))
     except csv.Error as error:
-        raise ReadError(f"{name} is not valid CSV near record {len(rows) + 1}: {error}") from error
+        raise ReadError(_l("{name} is not valid CSV near record {record}: {error}"),
+                        name=name, record=len(rows) + 1, error=error) from error
     return Table(rows=_trim_blank_end(rows), name=name, encoding=encoding)
 
 
@@ -150,13 +159,15 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> Table:
     try:
         workbook = load_workbook(path, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as error:
-        raise ReadError(f"{path.name} cannot be opened as an XLSX workbook: {error}") from error
+        raise ReadError(_l("{name} cannot be opened as an XLSX workbook: {error}"),
+                        name=path.name, error=error) from error
     try:
         if sheet is not None:
             if sheet not in workbook.sheetnames:
                 raise ReadError(
-                    f"{path.name} has no sheet named {sheet!r}; its sheets are "
-                    + ", ".join(repr(name) for name in workbook.sheetnames)
+                    _l("{name} has no sheet named {sheet!r}; its sheets are {sheets}"),
+                    name=path.name, sheet=sheet,
+                    sheets=", ".join(repr(name) for name in workbook.sheetnames),
                 )
             return _read_sheet(workbook[sheet], path.name)
         tables = [_read_sheet(worksheet, path.name) for worksheet in workbook.worksheets]

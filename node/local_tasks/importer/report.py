@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from node.core.i18n import lazy_gettext as _l
-from node.local_tasks.importer.importer import Problem
+from node.local_tasks.importer.importer import Problem, confidentiality_name
 from node.local_tasks.importer.storing import ImportResult
 
 
@@ -105,7 +105,8 @@ def render_text(result: ImportResult) -> str:
         lines.append("  " + str(_l(
             "{reference}: {tasks} task(s), {groups} group assignment(s), {level}"
         )).format(reference=document.reference or "?", tasks=document.tasks,
-                  groups=document.group_assignments, level=document.confidentiality))
+                  groups=document.group_assignments,
+                  level=confidentiality_name(document.confidentiality)))
     if result.created_agencies:
         lines.append(str(heading))
         lines.extend(f"  {name}" for name in result.created_agencies)

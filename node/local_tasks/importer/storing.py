@@ -19,6 +19,7 @@ from node.core.errors import DomainError, ValidationError
 from node.core.i18n import lazy_gettext as _l
 from node.core.text import fold
 from node.local_tasks import service
+from node.local_tasks.errors import DocumentExistsError
 from node.local_tasks.importer import headers as h
 from node.local_tasks.importer.importer import (
     PROGRESS_MIN_ROWS,
@@ -202,8 +203,11 @@ def _create(session: Session, item: ParsedDocument, options: ImportOptions, acto
             if not _already_reported(result.problems, mapped):
                 result.problems.append(mapped)
     except DomainError as error:
+        reason = error.message
+        if isinstance(error, DocumentExistsError):
+            reason = str(_l("This document is already stored; import each document once."))
         result.problems.append(Problem(item.first_row, item.header.label(h.REFERENCE)
-                                       or "--reference", document.reference, error.message,
+                                       or "--reference", document.reference, reason,
                                        document.reference))
     except SQLAlchemyError as error:
         logger.exception("import failed in the database", extra={"file": result.file_name,
@@ -236,9 +240,39 @@ _OPTIONS = {"reference": "--reference", "summary": "--summary", "kind": "--kind"
             "confidentiality": "--confidentiality"}
 
 
+def _service_reason(path: str, value: object, message: str) -> str:
+    """Return the reason of a service problem in the current locale.
+
+    The service writes its problems in English for every caller, so the
+    problems an import can meet are translated here with the same facts.
+    NOTE: other service problems keep the service's English message.
+    """
+    match = _TASK_PATH.match(path)
+    field_name = match.group(2) if match else path
+    if match and field_name == "content":
+        return str(_l("The task content is missing; describe the task."))
+    if match and field_name == "lead_agencies":
+        return str(_l("The lead agency is missing; name at least one. If this row is a section "
+                      "heading, put a Roman numeral or a letter in the STT column."))
+    if match:
+        return message
+    if field_name == "reference":
+        return str(_l("Missing or invalid number and symbol; write it as NUMBER/SYMBOL, "
+                      "e.g. 03/NQ-CP."))
+    if field_name == "kind":
+        return str(_l("Unknown document kind; use a code listed under /api/v1/document-kinds."))
+    if field_name == "tasks" and isinstance(value, int):
+        return str(_l("A document may list at most {count} tasks.")).format(
+            count=service.MAX_DOCUMENT_TASKS)
+    if field_name == "tasks":
+        return str(_l("A document needs at least one task."))
+    return message
+
+
 def _from_service(item: ParsedDocument, path: str, value: object, message: str) -> Problem:
     """Turn a service problem ("tasks[3].content") into a row and column of the file."""
     reference = item.document.reference
+    message = _service_reason(path, value, message)
     match = _TASK_PATH.match(path)
     if match:
         index = int(match.group(1))
