@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -138,3 +140,53 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# Writers of one SQLite database queue on an exclusive lock of this file beside it.
+_WRITER_TURN_SUFFIX = "-writer-turn"
+_WRITER_TURN_INFO_KEY = "theodoi_writer_turn"
+
+
+def wait_for_writer_turn(session: Session) -> None:
+    """Queue this session's transaction behind the other writers of its SQLite database.
+
+    SQLite lets one connection write at a time. A connection that finds the
+    database locked sleeps in its busy handler for growing intervals (up to
+    100 ms in SQLite's default handler), so the database can stay unlocked
+    while every waiter sleeps. Writers that call this first wait on an
+    exclusive `flock` of a file beside the database instead, which the kernel
+    hands to the next waiter as soon as the holder's transaction ends.
+
+    Call it before the transaction's first write: a transaction that already
+    holds SQLite's lock and then waits here would block a turn holder that
+    waits for SQLite's lock, until the busy timeout. It does nothing on
+    PostgreSQL, on an in-memory database and when the transaction already has
+    its turn. Writers that do not call it still wait in the busy handler.
+    """
+    bind = session.get_bind()
+    # A session bound to a connection (as in the tests) reads the URL from its engine.
+    database = getattr(bind, "engine", bind).url.database if bind.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    session.connection()  # begins the transaction whose end releases the turn
+    transaction = session.get_transaction()
+    held = session.info.get(_WRITER_TURN_INFO_KEY)
+    if held is not None and held[0] is transaction:
+        return
+    descriptor = os.open(database + _WRITER_TURN_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    session.info[_WRITER_TURN_INFO_KEY] = (transaction, descriptor)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_writer_turn(session: Session, transaction) -> None:  # noqa: ANN001
+    if transaction.parent is not None:
+        return
+    held = session.info.pop(_WRITER_TURN_INFO_KEY, None)
+    if held is not None:
+        # Closing the descriptor releases the lock.
+        os.close(held[1])

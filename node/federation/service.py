@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from node.core.db import SETTINGS_INFO_KEY, utcnow
+from node.core.db import SETTINGS_INFO_KEY, utcnow, wait_for_writer_turn
 from node.core.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from node.core.settings import Settings
 from node.federation import schemas
@@ -273,6 +273,7 @@ def receive_batch(session: Session, settings: Settings, body: bytes, *,
         while position < len(items):
             checked = _check_run(receiver, items[position:])
             position += len(checked)
+            wait_for_writer_turn(session)
             for raw, outcome in checked:
                 try:
                     if isinstance(outcome, EnvelopeRejected):
@@ -511,6 +512,7 @@ class Receiver:
         checked = self.check(raw, parsed=parsed, wire_members=wire_members)
         if isinstance(checked, Receipt):
             return checked
+        wait_for_writer_turn(self.session)
         return self.apply(raw, checked)
 
     def check(self, raw: bytes, *, parsed: dict | None = None,
