@@ -199,6 +199,8 @@ _ASSIGNED = "assigned_tasks"
 _LEADS = "lead_agencies"
 _SENT_TO = "sent_to"
 _SUBTREES = "subtrees"
+# Marks that the tasks were read again once the transaction could write.
+_REFRESHED = "refreshed"
 # References per IN list when a batch's tasks are read at once.
 PREFETCH_CHUNK = 500
 
@@ -246,6 +248,29 @@ def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]])
                 select(TaskLink.task_id, TaskLink.peer_node_id)
                 .where(TaskLink.task_id.in_(chunk), TaskLink.direction == "sent")):
             sent_to[task_id].add(node_id)
+
+
+def _refresh_assigned_tasks(session: Session) -> None:
+    """Read the batch's tasks again once the transaction may write, locking them on PostgreSQL.
+
+    The batch read them before its envelopes were verified, and another
+    request may have changed them since. A task written from that stale copy
+    would fail its version check and the whole request with it. On SQLite
+    the caller already holds the database's write lock. On PostgreSQL the
+    rows are locked in id order, so two batches that share tasks apply one
+    after the other.
+    """
+    assigned = prefetched(session, _ASSIGNED)
+    if not assigned or prefetched(session, _REFRESHED):
+        return
+    task_ids = sorted({task.id for task, _ in assigned.values()})
+    for start in range(0, len(task_ids), PREFETCH_CHUNK):
+        session.scalars(select(Task).where(Task.id.in_(task_ids[start:start + PREFETCH_CHUNK]))
+                        .order_by(Task.id).with_for_update()
+                        .execution_options(populate_existing=True)).all()
+    # NOTE: on PostgreSQL, a rollback of the savepoint of the envelope that
+    # took these row locks releases them, and they are not taken again.
+    prefetched(session, _REFRESHED)["done"] = True
 
 
 def assigned_task(session: Session, peer: Peer, task_ref: str) -> tuple[Task, TaskLink]:
@@ -447,6 +472,7 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
 def apply_task_status(session: Session, settings: Settings, peer: Peer, envelope: dict) -> dict:
     """Apply each approved progress update of the child to the task this node assigned."""
     claim_write_lock(session, peer)
+    _refresh_assigned_tasks(session)
     outcomes = {"applied": 0, "unchanged": 0, "superseded": 0}
     for entry in envelope["payload"]["updates"]:
         try:

@@ -377,6 +377,43 @@ def test_batch_applies_statuses_of_several_tasks(make_node) -> None:  # noqa: AN
         assert session.query(ProgressUpdate).count() == 3
 
 
+def test_status_after_concurrent_report(assigned) -> None:  # noqa: ANN001
+    """A batch whose task changed after the batch read it applies to the task as stored."""
+    from node.federation.service import Receiver, receive_batch
+
+    centre, province, centre_task_id, _ = assigned
+    task_ref = f"{CENTRE[0]}/{centre_task_id}"
+    at = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    with province.session() as session:
+        peer = session.scalar(select(Peer))
+        older, newer = [queue_message(session, province.settings, peer, "task_status",
+                                      {"updates": [entry]}).body
+                        for entry in (report(task_ref, "in_progress", at, percent=30),
+                                      report(task_ref, "in_progress", at + timedelta(minutes=1),
+                                             percent=60))]
+    with centre.session() as session:
+        counters.rebuild(session)
+
+    with centre.session() as session:
+        receiver = Receiver(session, centre.settings, utcnow())
+        receiver.prefetch([json.loads(newer)])
+        # Another request applies the older report after this one read the task.
+        with centre.session() as other:
+            results = receive_batch(other, centre.settings,
+                                    b'{"messages":[' + older + b'],"protocol_version":"1"}')
+        assert results[0]["outcome"] == "applied"
+        receipt = receiver.receive(newer)
+        receiver.finish()
+
+    assert receipt.result["applied"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.reported_state == "in_progress"
+        assert task.progress_percent == 60
+        assert session.query(ProgressUpdate).count() == 2
+        assert not counters.check_against_recount(session)
+
+
 OTHER_PROVINCE = ("tu79-hcm", 1, "TU79")
 
 
