@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
+
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
@@ -91,17 +94,26 @@ def receive():  # noqa: ANN201
     return jsonify(receipt.as_dict())
 
 
+# On SQLite one transaction writes at a time. Receiving one batch per process
+# at a time leaves the batch that writes alone with its process's interpreter
+# lock, while a batch in another process verifies its envelopes.
+_RECEIVING_ON_SQLITE = threading.Lock()
+
+
 @federation.post(service.BATCH_PATH)
 def receive_batch():  # noqa: ANN201
     # One byte past the limit is enough to tell that a batch is oversized.
     body = request.stream.read(service.MAX_BATCH_BYTES + 1)
     session = db_session()
-    try:
-        results = service.receive_batch(session, _settings(), body,
-                                        remote_address=request.remote_addr)
-    except EnvelopeRejected as rejection:
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    with _RECEIVING_ON_SQLITE if sqlite else nullcontext():
+        try:
+            results = service.receive_batch(session, _settings(), body,
+                                            remote_address=request.remote_addr)
+        except EnvelopeRejected as rejection:
+            session.commit()
+            return _rejection_response(rejection, BATCH_REJECTION_TITLES)
         session.commit()
-        return _rejection_response(rejection, BATCH_REJECTION_TITLES)
     return jsonify({"results": results})
 
 
