@@ -278,6 +278,24 @@ def created_times(children: list[Child]) -> dict[str, object]:
     return created
 
 
+def process_group_cpu(group_id: int) -> float:
+    """Return the CPU seconds (user and system) used so far by the live processes of a group."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        # After the command name: state, ppid, pgrp, ..., utime (12th), stime (13th).
+        if int(fields[2]) == group_id:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
@@ -452,8 +470,10 @@ def main() -> None:
                                                      for index in range(options.burst)])
         print(f"Queued {options.children * options.burst} messages; pushing ...", flush=True)
         retries: list[int] = []
+        parent_cpu = process_group_cpu(server.pid)
         elapsed = run_threads(children, lambda number, child: retries.append(
             push_until_sent(child)))
+        parent_cpu = process_group_cpu(server.pid) - parent_cpu
         rows = inbox_rows(parent_sessions)
         expected = options.children * options.burst
         if len(rows) != expected:
@@ -502,6 +522,9 @@ def main() -> None:
     print(f"Throughput, {expected} messages from {options.children} children over HTTP: "
           f"{applied_rate:.0f} messages/s applied ({elapsed:.1f} s from the start of the push "
           "to the last child's return)")
+    print(f"  parent CPU time during the push: {parent_cpu:.1f} s, "
+          f"{parent_cpu / expected * 1000:.1f} ms per message, "
+          f"{parent_cpu / elapsed:.2f} cores busy on average")
     print(f"  message sends that failed and waited for a retry (a timeout, a 5xx response): "
           f"{sum(retries)}")
     print(f"  baseline without HTTP, one thread, {min(expected, options.baseline_messages)} "
