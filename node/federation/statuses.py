@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from node.core.errors import DomainError
@@ -41,6 +41,7 @@ from node.federation.content_models import TaskLink
 from node.federation.envelope import format_timestamp, parse_timestamp
 from node.federation.handlers import (
     CHILD,
+    PREFETCHED_INFO_KEY,
     claim_write_lock,
     not_applicable,
     prefetched,
@@ -57,7 +58,7 @@ from node.local_tasks.workflow.lead_states import (
     record_lead_report,
 )
 from node.local_tasks.workflow.progress import apply_to_task, record_reviewed_update
-from node.local_tasks.workflow.models import Objection, ProgressUpdate
+from node.local_tasks.workflow.models import LeadAgencyState, Objection, ProgressUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,10 @@ _SENT_TO = "sent_to"
 _SUBTREES = "subtrees"
 # Marks that the tasks were read again once the transaction could write.
 _REFRESHED = "refreshed"
+# The stored lead agency states of each task id, read with the tasks again.
+_LEAD_STATES = "lead_states"
+# The report keys (see `report_key`) of the batch that are stored already.
+_STORED_KEYS = "stored_report_keys"
 # References per IN list when a batch's tasks are read at once.
 PREFETCH_CHUNK = 500
 
@@ -213,6 +218,7 @@ def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]])
     task that a forged envelope names does no harm.
     """
     requested: dict[str, set[str]] = defaultdict(set)
+    keys: set[str] = set()
     for sender, envelope in envelopes:
         payload = envelope.get("payload")
         updates = payload.get("updates") if isinstance(payload, dict) else None
@@ -220,6 +226,10 @@ def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]])
             task_ref = entry.get("task_ref") if isinstance(entry, dict) else None
             if isinstance(sender, str) and isinstance(task_ref, str):
                 requested[sender].add(task_ref)
+                key = report_key(sender, entry)
+                if key is not None:
+                    keys.add(key)
+    _read_stored_keys(session, keys)
     found = prefetched(session, _ASSIGNED)
     for sender, task_refs in requested.items():
         missing = sorted(task_ref for task_ref in task_refs if (sender, task_ref) not in found)
@@ -250,24 +260,68 @@ def prefetch_assigned_tasks(session: Session, envelopes: list[tuple[str, dict]])
             sent_to[task_id].add(node_id)
 
 
+def report_key(sender: str, entry: dict) -> str | None:
+    """Return the idempotency key of one report of a child, or None for a malformed entry.
+
+    The same report from the same child always gets the same key, so a
+    report applied once returns its first row instead of a second one.
+    """
+    fields = [sender] + [entry.get(name) for name in ("task_ref", "reported_at", "approved_at")]
+    if not all(isinstance(field, str) for field in fields):
+        return None
+    return "federation:" + hashlib.sha256("\n".join(fields).encode("utf-8")).hexdigest()
+
+
+def _read_stored_keys(session: Session, keys: set[str]) -> None:
+    """Note which of a batch's report keys are stored, so the others need no query each.
+
+    A report stored by another request after this read still fails the
+    unique key when it is inserted, and `record_reviewed_update` then
+    returns the stored row.
+    """
+    stored: dict[str, bool] = prefetched(session, _STORED_KEYS)
+    missing = sorted(key for key in keys if key not in stored)
+    for start in range(0, len(missing), PREFETCH_CHUNK):
+        chunk = missing[start:start + PREFETCH_CHUNK]
+        found = set(session.scalars(select(ProgressUpdate.idempotency_key)
+                                    .where(ProgressUpdate.idempotency_key.in_(chunk))))
+        stored.update((key, key in found) for key in chunk)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_lead_states(session: Session, previous_transaction) -> None:  # noqa: ANN001
+    # A rolled-back savepoint may have added lead agency states that are gone now.
+    cached = session.info.get(PREFETCHED_INFO_KEY)
+    if cached is not None:
+        cached.pop(_LEAD_STATES, None)
+
+
 def _refresh_assigned_tasks(session: Session) -> None:
-    """Read the batch's tasks again once the transaction may write, locking them on PostgreSQL.
+    """Read the batch's tasks again, and their lead agency states, once the transaction may write.
 
     The batch read them before its envelopes were verified, and another
     request may have changed them since. A task written from that stale copy
     would fail its version check and the whole request with it. On SQLite
     the caller already holds the database's write lock. On PostgreSQL the
     rows are locked in id order, so two batches that share tasks apply one
-    after the other.
+    after the other. The lead agency states are read here in one query for
+    the whole batch, instead of one query per report.
     """
     assigned = prefetched(session, _ASSIGNED)
     if not assigned or prefetched(session, _REFRESHED):
         return
     task_ids = sorted({task.id for task, _ in assigned.values()})
+    states: dict[int, dict[int, LeadAgencyState]] = prefetched(session, _LEAD_STATES)
     for start in range(0, len(task_ids), PREFETCH_CHUNK):
-        session.scalars(select(Task).where(Task.id.in_(task_ids[start:start + PREFETCH_CHUNK]))
+        chunk = task_ids[start:start + PREFETCH_CHUNK]
+        session.scalars(select(Task).where(Task.id.in_(chunk))
                         .order_by(Task.id).with_for_update()
                         .execution_options(populate_existing=True)).all()
+        for task_id in chunk:
+            states.setdefault(task_id, {})
+        for state in session.scalars(select(LeadAgencyState)
+                                     .where(LeadAgencyState.task_id.in_(chunk))):
+            states[state.task_id][state.org_unit_id] = state
     # NOTE: on PostgreSQL, a rollback of the savepoint of the envelope that
     # took these row locks releases them, and they are not taken again.
     prefetched(session, _REFRESHED)["done"] = True
@@ -408,15 +462,15 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
         submitter = _person(f"{entry['reported_by']} ({peer.node_id})", peer.node_id)
     else:
         submitter, approver = approver, f"node {peer.node_id}"
-    # The same report from the same child always gets the same key, so a
-    # report applied once returns its first row instead of a second one.
-    identity = "\n".join((peer.node_id, entry["task_ref"], entry["reported_at"],
-                          entry["approved_at"]))
-    key = "federation:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
+    key = report_key(peer.node_id, entry)
     approved_at = max(parse_timestamp(entry["approved_at"]), at)
 
     leads = _reporting_leads(session, task, peer)
-    states = lead_states(session, task.id) if leads.reporting else {}
+    states = {}
+    if leads.reporting:
+        states = prefetched(session, _LEAD_STATES).get(task.id)
+        if states is None:
+            states = lead_states(session, task.id)
     # Messages can arrive out of order after retries; an older report never
     # moves a lead agency, or the task, back.
     if leads.own:
@@ -439,6 +493,7 @@ def _apply_update(session: Session, settings: Settings, peer: Peer, entry: dict)
         progress_percent=entry.get("progress_percent"), milestone=entry.get("milestone"),
         results=entry.get("result_summary"), difficulties=entry.get("difficulties"),
         next_steps=entry.get("next_steps"), idempotency_key=key,
+        key_is_new=prefetched(session, _STORED_KEYS).get(key) is False,
         status="returned" if superseded else "approved", reviewed_at=approved_at,
         reviewed_by=node_actor if superseded else approver,
         review_comment=SUPERSEDED_COMMENT if superseded else None)

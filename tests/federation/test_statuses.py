@@ -414,6 +414,58 @@ def test_status_after_concurrent_report(assigned) -> None:  # noqa: ANN001
         assert not counters.check_against_recount(session)
 
 
+def batch_of(child, parent, *payloads: dict) -> bytes:  # noqa: ANN001
+    """Queue one task_status message per payload at `child`; return them as one batch request."""
+    with child.session() as session:
+        peer = session.scalar(select(Peer).where(Peer.node_id == parent.node_id))
+        bodies = [queue_message(session, child.settings, peer, "task_status", payload).body
+                  for payload in payloads]
+    return b'{"messages":[' + b",".join(bodies) + b'],"protocol_version":"1"}'
+
+
+def test_rejected_message_leaves_no_lead_state(assigned) -> None:  # noqa: ANN001
+    """A message rejected after its first update set a lead state leaves no trace for the next."""
+    from node.federation.service import receive_batch
+
+    centre, province, centre_task_id, _ = assigned
+    task_ref = f"{CENTRE[0]}/{centre_task_id}"
+    at = utcnow().replace(microsecond=0) - timedelta(hours=1)
+    request = batch_of(province, centre,
+                       {"updates": [report(task_ref, "completed", at, percent=100, results="Xong"),
+                                    report(f"{task_ref}0", "in_progress", at, percent=10)]},
+                       {"updates": [report(task_ref, "in_progress", at - timedelta(minutes=30),
+                                           percent=40)]})
+    with centre.session() as session:
+        results = receive_batch(session, centre.settings, request)
+
+    assert [result["outcome"] for result in results] == ["rejected", "applied"]
+    assert results[0]["reason"] == "not_applicable"
+    # The older report is not superseded by the completion that was rolled back.
+    assert results[1]["result"]["applied"] == 1
+    with centre.session() as session:
+        task = session.get(Task, centre_task_id)
+        assert task.reported_state == "in_progress"
+        assert task.progress_percent == 40
+        assert session.query(LeadAgencyState).count() == 1
+
+
+def test_same_report_twice_in_batch(assigned) -> None:  # noqa: ANN001
+    from node.federation.service import receive_batch
+
+    centre, province, centre_task_id, _ = assigned
+    entry = report(f"{CENTRE[0]}/{centre_task_id}", "in_progress",
+                   utcnow().replace(microsecond=0) - timedelta(minutes=5), percent=30)
+    request = batch_of(province, centre, {"updates": [entry]}, {"updates": [entry]})
+    with centre.session() as session:
+        results = receive_batch(session, centre.settings, request)
+
+    assert [result["outcome"] for result in results] == ["applied", "applied"]
+    assert [(result["result"]["applied"], result["result"]["unchanged"])
+            for result in results] == [(1, 0), (0, 1)]
+    with centre.session() as session:
+        assert session.query(ProgressUpdate).count() == 1
+
+
 OTHER_PROVINCE = ("tu79-hcm", 1, "TU79")
 
 

@@ -347,6 +347,7 @@ def record_reviewed_update(
     reviewed_at: datetime,
     reviewed_by: str,
     review_comment: str | None = None,
+    key_is_new: bool = False,
 ) -> tuple[ProgressUpdate, bool]:
     """Store an update that was submitted and reviewed elsewhere; return it and whether it is new.
 
@@ -356,6 +357,10 @@ def record_reviewed_update(
     approved update to the task (`apply_to_task`) and records its history
     (`history.record_event`). A key already stored returns that row unless
     its content differs, which raises IdempotencyKeyReusedError.
+
+    `key_is_new` skips the query for the key, for a caller that read the
+    keys of many updates at once. An update stored under the key since then
+    still fails its unique constraint, and the stored row is returned.
     """
     require_instant(at)
     require_instant(reviewed_at)
@@ -372,7 +377,8 @@ def record_reviewed_update(
     values = _update_values(reported_state, progress_percent, milestone, results, difficulties,
                             next_steps)
     key = idempotency_key.strip()
-    existing = _existing_for_key(session, task, key, {**values, "at": at})
+    existing = None if key_is_new else _existing_for_key(session, task, key,
+                                                          {**values, "at": at})
     if existing is not None:
         return existing, False
     _validate_submission(task, at, values, key)
