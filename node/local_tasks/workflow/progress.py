@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from node.audit import service as audit_log
@@ -360,7 +361,7 @@ def record_reviewed_update(
 
     `key_is_new` skips the query for the key, for a caller that read the
     keys of many updates at once. An update stored under the key since then
-    still fails its unique constraint, and the stored row is returned.
+    is skipped by the insert, and the stored row is returned.
     """
     require_instant(at)
     require_instant(reviewed_at)
@@ -382,11 +383,26 @@ def record_reviewed_update(
     if existing is not None:
         return existing, False
     _validate_submission(task, at, values, key)
-    update = ProgressUpdate(task_id=task.id, at=at, submitted_by=submitted_by,
-                            idempotency_key=key, status=status, reviewed_at=reviewed_at,
-                            reviewed_by=reviewed_by, review_comment=review_comment, **values)
-    stored = _insert_once(session, task, update, key, {**values, "at": at})
-    return stored, stored is update
+    columns = dict(task_id=task.id, at=at, submitted_by=submitted_by, idempotency_key=key,
+                   status=status, reviewed_at=reviewed_at, reviewed_by=reviewed_by,
+                   review_comment=review_comment, created_at=utcnow(), **values)
+    # A Core insert that skips a stored key needs no savepoint and no flush of
+    # its own, which a child node's batch of reports would pay once per report.
+    table = ProgressUpdate.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    update_id = session.execute(
+        dialect.insert(table).values(**columns)
+        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+        .returning(table.c.id)).scalar()
+    if update_id is None:
+        # Stored by another transaction after the key was looked up.
+        existing = _existing_for_key(session, task, key, {**values, "at": at})
+        assert existing is not None
+        return existing, False
+    update = ProgressUpdate(id=update_id, **columns)
+    make_transient_to_detached(update)
+    session.add(update)
+    return update, True
 
 
 def return_update(session: Session, update: ProgressUpdate, *, at: datetime, actor: str | None,
