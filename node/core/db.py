@@ -151,9 +151,9 @@ def wait_for_writer_turn(session: Session) -> None:
     """Queue this session's transaction behind the other writers of its SQLite database.
 
     SQLite lets one connection write at a time. A connection that finds the
-    database locked sleeps in its busy handler for growing intervals (up to
-    100 ms in SQLite's default handler), so the database can stay unlocked
-    while every waiter sleeps. Writers that call this first wait on an
+    database locked sleeps in its busy handler for growing intervals (1 ms
+    up to 100 ms in `sqliteDefaultBusyCallback` of SQLite's main.c), so the
+    database can stay unlocked while every waiter sleeps. Writers that call this first wait on an
     exclusive `flock` of a file beside the database instead, which the kernel
     hands to the next waiter as soon as the holder's transaction ends.
 

@@ -395,7 +395,8 @@ def record_reviewed_update(
         .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
         .returning(table.c.id)).scalar()
     if update_id is None:
-        # Stored by another transaction after the key was looked up.
+        # Stored after the key was looked up, by another transaction or by an
+        # earlier report of the same batch.
         existing = _existing_for_key(session, task, key, {**values, "at": at})
         assert existing is not None
         return existing, False
