@@ -274,12 +274,17 @@ def receive_batch(session: Session, settings: Settings, body: bytes, *,
             checked = _check_run(receiver, items[position:])
             position += len(checked)
             wait_for_writer_turn(session)
+            together = _apply_together(receiver, checked)
             for raw, outcome in checked:
                 try:
                     if isinstance(outcome, EnvelopeRejected):
                         raise outcome
-                    receipt = (outcome if isinstance(outcome, Receipt)
-                               else receiver.apply(raw, outcome))
+                    if isinstance(outcome, Receipt):
+                        receipt = outcome
+                    elif together is not None:
+                        receipt = together[outcome.message_id]
+                    else:
+                        receipt = receiver.apply(raw, outcome)
                 except EnvelopeRejected as rejection:
                     _quarantine(session, settings, raw, rejection, now, remote_address)
                     results.append({
@@ -300,6 +305,23 @@ def receive_batch(session: Session, settings: Settings, body: bytes, *,
     logger.info("federation batch received",
                 extra={"peer": sender[:64] if isinstance(sender, str) else None, **counts})
     return results
+
+
+def _apply_together(receiver: Receiver, checked: list) -> dict[str, Receipt] | None:
+    """Apply the verified envelopes of a run together when their types allow it.
+
+    Return their receipts by message id, or None when they must be applied
+    one by one (another type in the run, one envelope only, or a failure).
+    """
+    verified = [(raw, outcome) for raw, outcome in checked
+                if isinstance(outcome, VerifiedEnvelope)]
+    if len(verified) < 2 or any(envelope.type not in APPLIED_TOGETHER
+                                for _, envelope in verified):
+        return None
+    receipts = receiver.apply_together(verified)
+    if receipts is None:
+        return None
+    return {receipt.message_id: receipt for receipt in receipts}
 
 
 def _check_run(receiver: Receiver, items: list
@@ -446,6 +468,17 @@ _STORED_COLUMNS = (InboxMessage.message_id, InboxMessage.sender_node_id,
                    InboxMessage.body_sha256, InboxMessage.result, InboxMessage.received_at)
 
 
+# Message types whose envelopes of one batch can be applied in one savepoint
+# and one flush (see `Receiver.apply_together`). Their handlers run no query
+# that must see what an earlier envelope of the batch changed. They read such
+# changes from the batch's caches (see `statuses.prefetch_assigned_tasks`).
+APPLIED_TOGETHER = frozenset({"task_status"})
+
+
+class _NotTogether(Exception):
+    """A batch run that must be applied one envelope at a time."""
+
+
 class Receiver:
     """Verifies and applies the envelopes of one transaction, one savepoint per envelope.
 
@@ -578,6 +611,50 @@ class Receiver:
                 "sequence_reused", f"sequence {sequence} from {peer.node_id!r} already belongs "
                 "to another message", authenticated=True) from None
 
+        return self._stored_now(raw, verified, peer, result)
+
+    def apply_together(self, checked: list[tuple[bytes, VerifiedEnvelope]]) -> list[Receipt] | None:
+        """Apply envelopes in one savepoint and one flush; return None when one of them fails.
+
+        Only message types in APPLIED_TOGETHER qualify. On any rejection or
+        constraint violation the savepoint is rolled back, nothing is stored,
+        and the caller applies the envelopes one by one with `apply`, which
+        finds the one that fails.
+        """
+        session, settings, now = self.session, self.settings, self.now
+        applied = []
+        try:
+            with session.begin_nested():
+                # No flush between the envelopes: the handlers of these types
+                # read what earlier envelopes changed from per-batch caches.
+                with session.no_autoflush:
+                    for raw, verified in checked:
+                        if verified.message_id in self._stored:
+                            raise _NotTogether()
+                        peer = self.peers.peer(verified.sender)
+                        assert peer is not None
+                        result = HANDLERS[verified.type].apply(session, settings, peer,
+                                                              verified.envelope)
+                        applied.append((raw, verified, peer, result))
+                session.execute(_INBOX.insert(), [
+                    {"message_id": verified.message_id, "message_type": verified.type,
+                     "sender_node_id": peer.node_id, "sequence": verified.envelope["sequence"],
+                     "body_sha256": verified.content_hash, "result": result,
+                     "received_at": now}
+                    for _, verified, peer, result in applied])
+        except (_NotTogether, EnvelopeRejected, IntegrityError):
+            logger.debug("federation batch applied one by one",
+                         extra={"messages": len(checked)})
+            return None
+        logger.debug("federation batch applied together", extra={"messages": len(checked)})
+        return [self._stored_now(raw, verified, peer, result)
+                for raw, verified, peer, result in applied]
+
+    def _stored_now(self, raw: bytes, verified: VerifiedEnvelope, peer: Peer,
+                    result: dict) -> Receipt:
+        """Note an envelope just applied and stored; return its receipt."""
+        now = self.now
+        sequence = verified.envelope["sequence"]
         self._stored[verified.message_id] = _StoredMessage(
             verified.message_id, peer.node_id, verified.content_hash, result, now)
         self._log_rows.append({"direction": "inbound", "message_id": verified.message_id,

@@ -14,7 +14,7 @@ from node.dashboard import counters
 from node.federation.aggregates import queue_aggregate_report
 from node.federation.client import queue_message
 from node.federation.envelope import format_timestamp, parse_timestamp
-from node.federation.models import OutboxMessage, Peer
+from node.federation.models import InboxMessage, OutboxMessage, Peer
 from node.local_tasks.calendar import load_calendar
 from node.local_tasks.inputs import DeadlineInput, TaskInput
 from node.local_tasks.completion import level_of
@@ -464,6 +464,75 @@ def test_same_report_twice_in_batch(assigned) -> None:  # noqa: ANN001
             for result in results] == [(1, 0), (0, 1)]
     with centre.session() as session:
         assert session.query(ProgressUpdate).count() == 1
+
+
+def test_reports_applied_together(make_node, caplog) -> None:  # noqa: ANN001, F811
+    """Valid reports of one batch are applied in one savepoint, with the same outcome as one by one."""
+    from node.federation.service import receive_batch
+
+    centre, province = make_node(CENTRE), make_node(PROVINCE)
+    link(centre, province)
+    with centre.session() as session:
+        add_document(session, "24-NQ/TW", [task_for(session, "TU01", deadline=DEADLINE),
+                                           task_for(session, "TU01", deadline=DEADLINE)])
+        first_id, second_id = session.scalars(select(Task.id).order_by(Task.id)).all()
+        counters.rebuild(session)
+        events_before = session.query(TaskEvent).count()
+    pump(centre, province)
+    at = utcnow().replace(microsecond=0) - timedelta(days=2)
+    first_ref, second_ref = f"{CENTRE[0]}/{first_id}", f"{CENTRE[0]}/{second_id}"
+    request = batch_of(
+        province, centre,
+        {"updates": [report(first_ref, "in_progress", at, percent=20)]},
+        {"updates": [report(second_ref, "completed", at, percent=100, results="Xong")]},
+        {"updates": [report(first_ref, "in_progress", at + timedelta(hours=2), percent=70)]},
+        # Older than the report before it on the same task: superseded.
+        {"updates": [report(first_ref, "in_progress", at + timedelta(hours=1), percent=50)]})
+    with caplog.at_level("DEBUG", logger="node.federation.service"):
+        with centre.session() as session:
+            results = receive_batch(session, centre.settings, request)
+
+    assert "federation batch applied together" in caplog.text
+    assert "federation batch applied one by one" not in caplog.text
+    assert [result["outcome"] for result in results] == ["applied"] * 4
+    assert [result["result"]["superseded"] for result in results] == [0, 0, 0, 1]
+    with centre.session() as session:
+        first, second = session.get(Task, first_id), session.get(Task, second_id)
+        assert (first.reported_state, first.progress_percent) == ("in_progress", 70)
+        assert (second.reported_state, second.completed_at) == ("completed", at)
+        assert session.query(ProgressUpdate).count() == 4
+        # Three approvals and one return for the superseded report.
+        assert session.query(TaskEvent).count() == events_before + 4
+        assert session.query(LeadAgencyState).count() == 2
+        assert session.query(InboxMessage).count() == 4
+        assert not counters.check_against_recount(session)
+        stored = counters.stored_counters(session)
+        # Both tasks are due on 30 June 2027: one in progress, one completed on time.
+        assert stored[("all", "", "in_progress_on_time")] == 1
+        assert stored[("all", "", "completed_on_time")] == 1
+
+
+def test_failed_report_one_by_one(assigned, caplog) -> None:  # noqa: ANN001
+    from node.federation.service import receive_batch
+
+    centre, province, centre_task_id, _ = assigned
+    task_ref = f"{CENTRE[0]}/{centre_task_id}"
+    at = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    request = batch_of(province, centre,
+                       {"updates": [report(task_ref, "in_progress", at, percent=20)]},
+                       {"updates": [report(f"{task_ref}9", "in_progress", at, percent=30)]},
+                       {"updates": [report(task_ref, "in_progress", at + timedelta(minutes=1),
+                                           percent=40)]})
+    with caplog.at_level("DEBUG", logger="node.federation.service"):
+        with centre.session() as session:
+            results = receive_batch(session, centre.settings, request)
+
+    assert "federation batch applied one by one" in caplog.text
+    assert [result["outcome"] for result in results] == ["applied", "rejected", "applied"]
+    with centre.session() as session:
+        assert session.get(Task, centre_task_id).progress_percent == 40
+        assert session.query(ProgressUpdate).count() == 2
+        assert session.query(InboxMessage).count() == 2
 
 
 OTHER_PROVINCE = ("tu79-hcm", 1, "TU79")
