@@ -642,9 +642,12 @@ class Receiver:
                      "body_sha256": verified.content_hash, "result": result,
                      "received_at": now}
                     for _, verified, peer, result in applied])
-        except (_NotTogether, EnvelopeRejected, IntegrityError):
+        except (_NotTogether, EnvelopeRejected, IntegrityError) as error:
+            # Applying one by one finds the envelope at fault and quarantines it.
             logger.debug("federation batch applied one by one",
-                         extra={"messages": len(checked)})
+                         extra={"messages": len(checked),
+                                "first_message_id": checked[0][1].message_id,
+                                "error": f"{error.__class__.__name__}: {error}"[:300]})
             return None
         logger.debug("federation batch applied together", extra={"messages": len(checked)})
         return [self._stored_now(raw, verified, peer, result)
