@@ -414,6 +414,8 @@ def _pull(session_factory: sessionmaker[Session], settings: Settings, holder: st
                 break
     finally:
         connection.close()
+    if stats.requests:
+        _record_pull_contact(session_factory, parent_id)
     if stats.received or stats.error:
         logger.info("federation pull finished",
                     extra={"peer": parent_id, "requests": stats.requests,
@@ -459,6 +461,14 @@ def _apply_pulled(session_factory: sessionmaker[Session], settings: Settings, en
         stats.applied += 1
         ack["outcome"] = "applied"
     return ack
+
+
+def _record_pull_contact(session_factory: sessionmaker[Session], parent_id: str) -> None:
+    """Set the parent's last contact to now, after it answered a pull request."""
+    with session_factory() as session:
+        session.execute(update(Peer).where(Peer.node_id == parent_id)
+                        .values(last_contact_at=utcnow()))
+        session.commit()
 
 
 def _record_pull_error(session_factory: sessionmaker[Session], parent_id: str,

@@ -89,9 +89,16 @@ def test_pull_with_parent_restarting(pair) -> None:  # noqa: ANN001
     with child.sessions() as session:
         assert session.scalar(select(func.count()).select_from(InboxMessage)) == 250
         assert peer_of(child, session, PARENT_ID).next_expected_sequence == 251
-    # A further pull finds nothing and changes nothing.
+    # A further pull finds nothing and changes nothing but the parent's last contact.
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    with child.sessions() as session:
+        peer_of(child, session, PARENT_ID).last_contact_at = long_ago
+        session.commit()
+    before_pull = datetime.now(UTC)
     again = pull_from_parent(child.sessions, child.settings)
     assert (again.requests, again.received, again.error) == (1, 0, None)
+    with child.sessions() as session:
+        assert peer_of(child, session, PARENT_ID).last_contact_at >= before_pull
 
 
 def post_pull(parent: Node, document: dict) -> tuple[int, dict]:
