@@ -289,4 +289,9 @@ def check_clock(verified: VerifiedEnvelope, now: datetime) -> None:
 
 def _problems_message(schema_name: str, problems: list[FieldProblem]) -> str:
     listed = "; ".join(f"{problem.path}: {problem.message}" for problem in problems)
-    return f"invalid against schema {schema_name} ({len(problems)} errors): {listed}"
+    return f"invalid against schema {schema_name} ({error_count(problems)}): {listed}"
+
+
+def error_count(problems: list) -> str:
+    """Return "1 error" or "N errors" for a list of schema problems."""
+    return "1 error" if len(problems) == 1 else f"{len(problems)} errors"

@@ -26,6 +26,7 @@ from node.federation.client import fresh_body
 from node.federation.envelope import (
     PROTOCOL_VERSIONS,
     EnvelopeRejected,
+    error_count,
     format_timestamp,
     parse_envelope,
     parse_timestamp,
@@ -89,7 +90,7 @@ def _verify_request(session: Session, settings: Settings, raw: bytes,
     if problems:
         listed = "; ".join(f"{problem.path}: {problem.message}" for problem in problems)
         raise EnvelopeRejected("schema_invalid", f"invalid against schema pull_request "
-                               f"({len(problems)} errors): {listed}", problems)
+                               f"({error_count(problems)}): {listed}", problems)
     if request["recipient"] != settings.node_id:
         raise EnvelopeRejected("wrong_recipient", f"pull request is addressed to "
                                f"{request['recipient']!r}, but this node is {settings.node_id!r}")

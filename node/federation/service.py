@@ -26,6 +26,7 @@ from node.federation.envelope import (
     VerifiedEnvelope,
     check_clock,
     encode_envelope,
+    error_count,
     format_timestamp,
     member_bytes,
     reject_constant,
@@ -377,7 +378,7 @@ def _batch_items(body: bytes) -> list:
     if problems:
         listed = "; ".join(f"{problem.path}: {problem.message}" for problem in problems)
         raise EnvelopeRejected("schema_invalid",
-                               f"batch request is invalid ({len(problems)} errors): {listed}",
+                               f"batch request is invalid ({error_count(problems)}): {listed}",
                                problems)
     return messages
 

@@ -190,3 +190,10 @@ def test_key_file_mode_tightened(tmp_path) -> None:  # noqa: ANN001
 
 def test_verify_document_rejects_bad_key() -> None:
     assert not verify_document({"a": 1, "signature": "x" * 86}, "not-a-key")
+
+
+def test_error_count_singular_and_plural() -> None:
+    from node.federation.envelope import error_count
+
+    assert error_count(["missing sender"]) == "1 error"
+    assert error_count(["missing sender", "invalid date"]) == "2 errors"
