@@ -56,6 +56,7 @@ from node.local_tasks.workflow.lead_states import (
     is_superseded,
     lead_states,
     record_lead_report,
+    set_reporting_leads_reader,
 )
 from node.local_tasks.workflow.progress import apply_to_task, record_reviewed_update
 from node.local_tasks.workflow.models import LeadAgencyState, Objection, ProgressUpdate
@@ -413,6 +414,28 @@ def _subtree(session: Session, org_unit_code: str) -> set[int]:
     if org_unit_code not in subtrees:
         subtrees[org_unit_code] = subtree_unit_ids(session, org_unit_code)
     return subtrees[org_unit_code]
+
+
+def task_reporting_lead_ids(session: Session, task: Task) -> set[int] | None:
+    """Return the task's lead agencies under the child nodes it was sent to, or None if none.
+
+    These are the lead agencies whose states `_apply_update` keeps, and
+    the task's progress is their mean.
+    """
+    sent_to = sorted(session.scalars(select(TaskLink.peer_node_id).where(
+        TaskLink.task_id == task.id, TaskLink.direction == "sent")))
+    if not sent_to:
+        return None
+    leads = set(session.scalars(select(TaskAgency.org_unit_id).where(
+        TaskAgency.task_id == task.id, TaskAgency.role == "lead")))
+    reporting: set[int] = set()
+    for org_unit_code in session.scalars(select(Peer.org_unit_code)
+                                         .where(Peer.node_id.in_(sent_to))):
+        reporting |= leads & _subtree(session, org_unit_code)
+    return reporting
+
+
+set_reporting_leads_reader(task_reporting_lead_ids)
 
 
 def _reporting_leads(session: Session, task: Task, peer: Peer) -> _ReportingLeads:

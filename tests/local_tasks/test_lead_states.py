@@ -87,3 +87,40 @@ def test_task_page_lists_lead_states(client, session, calendar) -> None:  # noqa
     assert "Tình trạng của từng cơ quan chủ trì" in vietnamese
     assert f"{hanoi.name} Đã hoàn thành 100 %" in vietnamese
     assert f"{hcm.name} Chưa có báo cáo từ nút cấp dưới" in vietnamese
+
+
+def test_task_page_names_leads_without_node(client, session, calendar) -> None:  # noqa: ANN001
+    """A lead agency outside the org trees of the task's child nodes is named apart, not as missing."""
+    from node.federation.content_models import TaskLink
+    from node.federation.models import Peer
+
+    task = joint_task(session, calendar)
+    hanoi = session.scalar(select(OrgUnit).where(OrgUnit.code == "TU01"))
+    hcm = session.scalar(select(OrgUnit).where(OrgUnit.code == "TU79"))
+    update, _ = record_reviewed_update(
+        session, task, at=MAY, submitted_by="Chuyên viên (tu01-hanoi)",
+        reported_state="in_progress", progress_percent=40, results="Đang tổng kết",
+        idempotency_key="lead-without-node", status="approved", reviewed_at=MAY,
+        reviewed_by="Lãnh đạo (tu01-hanoi)")
+    record_lead_report(session, task, update, lead_ids={hanoi.id},
+                       reporting_lead_ids={hanoi.id}, source_node_id="tu01-hanoi",
+                       states=lead_states(session, task.id))
+    session.commit()
+    # The mean over the one lead agency that reports through a child node.
+    assert task.progress_percent == 40
+    # The task went to the Hà Nội node only; Hồ Chí Minh City has no node.
+    session.add(Peer(node_id="tu01-hanoi", level=1, org_unit_code="TU01",
+                     public_key="A" * 43, protocol_version="1"))
+    session.add(TaskLink(task_id=task.id, peer_node_id="tu01-hanoi", direction="sent",
+                         task_ref=f"central/{task.id}", document_reference="26-NQ/TW"))
+    session.commit()
+
+    english = visible(page_text(client, f"/tasks/{task.id}", lang="en"))
+    assert f"{hanoi.name} In progress 40 %" in english
+    assert f"{hcm.name} No report from a child node yet" not in english
+    assert ("Lead agencies outside the child nodes' org trees, which are not counted above: "
+            f"{hcm.name}") in english
+    vietnamese = visible(page_text(client, f"/tasks/{task.id}", lang="vi"))
+    assert ("Cơ quan chủ trì không thuộc phạm vi của các nút cấp dưới, không được tính "
+            f"ở bảng trên: {hcm.name}") in vietnamese
+    assert "Chưa có báo cáo từ nút cấp dưới" not in vietnamese

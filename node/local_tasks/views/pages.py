@@ -24,6 +24,7 @@ from node.local_tasks.models import (
     TaskAgency,
 )
 from node.local_tasks.views import views
+from node.local_tasks.workflow.lead_states import reporting_lead_ids
 from node.local_tasks.workflow.models import LeadAgencyState
 
 
@@ -187,12 +188,19 @@ def task_detail(task_id: int):  # noqa: ANN201
         .options(selectinload(LeadAgencyState.org_unit))).all()
     lead_states = sorted(lead_states, key=lambda state: state.org_unit.name)
     reported = {state.org_unit_id for state in lead_states}
-    leads_without_report = sorted(
-        (unit for unit in by_role["lead"] if unit.id not in reported), key=lambda unit: unit.name)
+    reporting = reporting_lead_ids(session, task) if lead_states else None
+    unreported = sorted((unit for unit in by_role["lead"] if unit.id not in reported),
+                        key=lambda unit: unit.name)
+    # Lead agencies outside the org trees of the child nodes have no state here.
+    leads_without_report = [unit for unit in unreported
+                            if reporting is None or unit.id in reporting]
+    leads_without_node = [unit for unit in unreported
+                          if reporting is not None and unit.id not in reporting]
     return render_template(
         "task.html", task=task, level=level_of(task, at), at=at, at_given=at_given,
         by_role=by_role, deadlines=deadlines, lead_states=lead_states,
         leads_without_report=leads_without_report if lead_states else [],
+        leads_without_node=leads_without_node,
     )
 
 

@@ -16,6 +16,7 @@ without it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,29 @@ from sqlalchemy.orm import Session
 from node.core.db import utcnow
 from node.local_tasks.models import Task
 from node.local_tasks.workflow.models import LeadAgencyState, ProgressUpdate
+
+# The function that returns the ids of a task's lead agencies that report
+# through child nodes, or None for a task sent to no child node. The
+# federation package sets it, because this package does not import that one.
+_reporting_leads_reader: Callable[[Session, Task], set[int] | None] | None = None
+
+
+def set_reporting_leads_reader(reader: Callable[[Session, Task], set[int] | None]) -> None:
+    """Set the function behind `reporting_lead_ids`."""
+    global _reporting_leads_reader
+    _reporting_leads_reader = reader
+
+
+def reporting_lead_ids(session: Session, task: Task) -> set[int] | None:
+    """Return the ids of the task's lead agencies whose state comes from a child node.
+
+    None means that this is not known: no child node links are kept, or the
+    task was sent to no child node.
+    """
+    if _reporting_leads_reader is None:
+        return None
+    return _reporting_leads_reader(session, task)
+
 
 # States after which a lead agency does no more work on the task.
 FINISHED_STATES = ("completed", "ended_not_completed", "will_not_carry_out")
