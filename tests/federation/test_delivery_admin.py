@@ -76,6 +76,8 @@ def test_links_page_in_vietnamese(app, session, child_key) -> None:  # noqa: ANN
     assert "02/03/2026 10:00" in page
     assert "Lệch đồng hồ" in page
     assert "clock skew: the sender stamped the message" in page
+    # The sender of a quarantined message is only the one it names.
+    assert "Nút gửi ghi trong thông điệp" in page
 
 
 def test_links_page_needs_administrator(app, session) -> None:  # noqa: ANN001
