@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime, time
 from typing import NoReturn
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.audit import service as audit_log
@@ -174,8 +174,14 @@ def create_org_unit(
 
 
 def _imported_unit_code(session: Session) -> str:
-    count = session.scalar(select(func.count()).select_from(OrgUnit).where(OrgUnit.kind == "imported"))
-    return f"IMP{(count or 0) + 1:05d}"
+    """Return the code after the highest IMPnnnnn code in use.
+
+    A count of the imported units would repeat a code still in use once a
+    unit has been merged into another and deleted.
+    """
+    codes = session.scalars(select(OrgUnit.code).where(OrgUnit.code.like("IMP%")))
+    numbers = [int(code[3:]) for code in codes if code[3:].isdigit()]
+    return f"IMP{max(numbers, default=0) + 1:05d}"
 
 
 # Documents and tasks ---------------------------------------------------------
