@@ -13,7 +13,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from node.auth.web import current_user, login_required, role_required
 from node.core.errors import ConflictError, FieldProblem, ValidationError
 from node.core.web import db_session
-from node.local_tasks import permissions, queries, service
+from node.local_tasks import org_unit_merge, permissions, queries, service
 from node.local_tasks.api import api, serialize
 from node.local_tasks.api.document_input import read_document, redact
 from node.local_tasks.api.params import (
@@ -234,6 +234,57 @@ def list_org_units():  # noqa: ANN201
         query = query.where(OrgUnit.needs_review.is_(needs_review))
     units = db_session().scalars(query).all()
     return jsonify({"items": [serialize.org_unit(unit) for unit in units]})
+
+
+def merge_result(plan: org_unit_merge.MergePlan, *, merged: bool) -> dict:
+    """Build the JSON of a merge: what moved (or would move, when `merged` is false)."""
+    return {
+        "merged": merged,
+        "source": serialize.org_unit_ref(plan.source),
+        "target": serialize.org_unit(plan.target),
+        "task_ids": plan.task_ids,
+        "moved_roles": plan.moved_roles,
+        "dropped_roles": plan.dropped_roles,
+        "new_aliases": plan.new_aliases,
+        "lead_states": plan.lead_states,
+        "objections": plan.objections,
+        "findings": plan.findings,
+        "evaluation_periods_to_evaluate_again": [
+            {"period_kind": kind, "period_start": start.isoformat()}
+            for kind, start in plan.evaluation_periods],
+    }
+
+
+@api.post("/org-units/<int:org_unit_id>/merge")
+@role_required(*org_unit_merge.MERGE_ROLES)
+def merge_org_unit(org_unit_id: int):  # noqa: ANN201
+    """Merge an imported org unit into another unit; `dry_run=true` only reports the changes."""
+    reader = QueryReader(request.args, ("dry_run",))
+    dry_run = reader.boolean("dry_run") or False
+    reader.finish()
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            'Send {"target_id": <id of the unit to keep>} as JSON with Content-Type: '
+            "application/json")
+    body = request.get_json()
+    if not isinstance(body, dict):
+        raise ValidationError("The request body must be a JSON object", problems=[FieldProblem(
+            "", 'send an object such as {"target_id": 12}', type(body).__name__)])
+    unknown = sorted(set(body) - {"target_id"})
+    if unknown:
+        raise ValidationError("The request body has unknown fields", problems=[
+            FieldProblem(name, "unknown field; send only target_id", body[name])
+            for name in unknown])
+    session = db_session()
+    settings = current_app.config["THEODOI_SETTINGS"]
+    if dry_run:
+        plan = org_unit_merge.plan_merge(session, org_unit_id, body.get("target_id"),
+                                         node_org_unit=settings.node_org_unit)
+    else:
+        plan = org_unit_merge.merge_org_units(session, org_unit_id, body.get("target_id"),
+                                              actor=current_user().username,
+                                              node_org_unit=settings.node_org_unit)
+    return jsonify(merge_result(plan, merged=not dry_run))
 
 
 @api.get("/classifications")

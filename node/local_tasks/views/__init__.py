@@ -23,3 +23,4 @@ views = Blueprint(
 
 from node.local_tasks.views import helpers, pages  # noqa: E402,F401 - registers on `views`
 from node.local_tasks.views import workflow_pages  # noqa: E402,F401 - registers on `views`
+from node.local_tasks.views import merge_pages  # noqa: E402,F401 - registers on `views`

@@ -8,10 +8,11 @@ from flask import current_app, render_template, request
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from node.auth.service import roles_of
 from node.auth.web import current_user, login_required
 from node.core.text import clean, fold
 from node.core.web import db_session
-from node.local_tasks import permissions, queries, service
+from node.local_tasks import org_unit_merge, permissions, queries, service
 from node.local_tasks.api.params import QueryReader
 from node.local_tasks.completion import LEVELS, completion_level_expr, level_of
 from node.local_tasks.models import (
@@ -260,8 +261,10 @@ def agency_list():  # noqa: ANN201
         .group_by(TaskAgency.org_unit_id)).all())
     review_count = session.scalar(
         select(func.count()).select_from(OrgUnit).where(OrgUnit.needs_review.is_(True))) or 0
+    can_merge = bool(roles_of(current_user()) & set(org_unit_merge.MERGE_ROLES))
     return render_template("agencies.html", units=units, lead_counts=lead_counts,
-                           only_review=only_review, review_count=review_count)
+                           only_review=only_review, review_count=review_count,
+                           can_merge=can_merge)
 
 
 @views.get("/group-assignments")
