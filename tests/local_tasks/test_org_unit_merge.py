@@ -28,13 +28,14 @@ from node.audit.models import AuditEntry
 from node.auth.models import RoleGrant
 from node.core.errors import ConflictError, ValidationError
 from node.dashboard import counters
+from node.dashboard.models import DashboardMemberTotal
 from node.evaluation.models import EvaluationScore
 from node.federation.models import Peer
 from node.local_tasks.errors import OrgUnitNotFoundError
 from node.local_tasks.importer.importer import import_file
 from node.local_tasks.models import Document, OrgUnit, OrgUnitAlias, Task, TaskAgency
 from node.local_tasks.org_unit_merge import merge_org_units, plan_merge
-from node.local_tasks.service import create_org_unit, find_org_unit, root_org_unit
+from node.local_tasks.service import create_org_unit, find_org_unit
 from tests.conftest import rolled_back_connection, savepoint, savepoint_sessions
 from tests.local_tasks.roles import bearer_client, create_account
 
@@ -169,10 +170,16 @@ class TestMergeImportedSpellings:
         duplicate = unit_named(session, DUPLICATE)
         assert not counters.check_against_recount(session)
 
+        duplicate_totals = select(DashboardMemberTotal.task_count).where(
+            DashboardMemberTotal.dimension == "lead",
+            DashboardMemberTotal.member == str(duplicate.id))
+        assert session.scalars(duplicate_totals).all() == [1]
+
         merge_org_units(session, duplicate.id, kept.id, actor="vanphong.test")
         session.flush()
 
         assert not counters.check_against_recount(session)
+        assert session.scalars(duplicate_totals).all() == []
 
     def test_second_import_uses_alias(self, session: Session, examples_dir: Path,
                                       tmp_path: Path) -> None:
@@ -262,7 +269,8 @@ class TestMergeImportedSpellings:
                          public_key="a" * 64, protocol_version="1"))
         session.flush()
         self.assert_rejected(session, ConflictError, duplicate.id, unit_named(session, KEPT).id,
-                             "source_id", "Linked nodes represent Bộ Khoa học, Công nghệ (node-bkhcn)")
+                             "source_id",
+                             "Linked nodes represent Bộ Khoa học, Công nghệ (node-bkhcn)")
 
     def test_role_grant_rejected(self, session: Session) -> None:
         duplicate = unit_named(session, DUPLICATE)
@@ -377,7 +385,7 @@ class TestMergeImportedSpellings:
         session.expire_all()
         assert session.get(OrgUnit, duplicate.id) is not None
 
-    def test_pages_merge_for_central_officer(self, session: Session, client) -> None:  # noqa: ANN001
+    def test_pages_merge_for_officer(self, session: Session, client) -> None:  # noqa: ANN001
         duplicate = unit_named(session, DUPLICATE)
         kept = unit_named(session, KEPT)
         duplicate_id = duplicate.id
@@ -407,6 +415,7 @@ class TestMergeImportedSpellings:
         assert session.get(OrgUnit, duplicate_id) is None
         listing = client.get("/agencies?needs_review=1").get_data(as_text=True)
         assert "đã được gộp vào" in listing
+        assert client.get("/dashboard/").status_code == 200
 
     def test_next_import_code_after_merge(self, session: Session, examples_dir: Path,
                                           tmp_path: Path) -> None:
