@@ -20,7 +20,9 @@ What refers to the source, and what the merge does with it:
 * child units, role grants, report snapshots, report warnings, evaluation
   explanation requests, this node's own unit, federation peers and
   enrolments: each rejects the merge, naming what blocks it, because moving
-  them would change who may see what or rewrite issued records.
+  them would change who may see what or rewrite issued records. So do
+  lead agency states of both units on one task, and a name of the source
+  that is already the alias of a third unit.
 
 Nothing is written when the merge is rejected, and the writes run in a
 savepoint, so an error partway leaves the caller's transaction as it was.
@@ -265,6 +267,18 @@ def plan_merge(session: Session, source_id: object, target_id: object, *,
         if fold(name) not in target_names:
             target_names.add(fold(name))
             new_aliases.append(name)
+    # An alias names one unit only, so a name that is already another unit's
+    # alias cannot become the target's.
+    elsewhere = session.execute(
+        select(OrgUnitAlias.alias, OrgUnit.name).join(OrgUnit)
+        .where(OrgUnitAlias.alias_folded.in_([fold(name) for name in new_aliases]),
+               OrgUnitAlias.org_unit_id.not_in([source.id, target.id]))).all()
+    if elsewhere:
+        raise ConflictError(_("%(source)s cannot be merged into %(target)s.",
+                              source=source.name, target=target.name), problems=[
+            FieldProblem("source_id", _(
+                "The name %(alias)s is already another name of %(other)s; remove it there "
+                "first.", alias=row.alias, other=row.name), source.id) for row in elsewhere])
 
     def count(model: type, column) -> int:  # noqa: ANN001
         return session.scalar(select(func.count()).select_from(model).where(

@@ -31,11 +31,13 @@ from node.dashboard import counters
 from node.dashboard.models import DashboardMemberTotal
 from node.evaluation.models import EvaluationScore
 from node.federation.models import Peer
+from node.local_tasks.assessment.models import InspectionFinding
 from node.local_tasks.errors import OrgUnitNotFoundError
 from node.local_tasks.importer.importer import import_file
 from node.local_tasks.models import Document, OrgUnit, OrgUnitAlias, Task, TaskAgency
 from node.local_tasks.org_unit_merge import merge_org_units, plan_merge
 from node.local_tasks.service import create_org_unit, find_org_unit
+from node.local_tasks.workflow.models import LeadAgencyState
 from tests.conftest import rolled_back_connection, savepoint, savepoint_sessions
 from tests.local_tasks.roles import bearer_client, create_account
 
@@ -221,6 +223,43 @@ class TestMergeImportedSpellings:
             ("quarter", "2025-04-01")]
         assert session.scalar(select(func.count()).select_from(EvaluationScore)) == 0
 
+    def test_lead_state_and_finding_move(self, session: Session) -> None:
+        kept = unit_named(session, KEPT)
+        duplicate = unit_named(session, DUPLICATE)
+        task = task_of(session, "03/NQ-CP", "46")
+        state = LeadAgencyState(task_id=task.id, org_unit_id=duplicate.id,
+                                reported_state="in_progress", progress_percent=30,
+                                reported_at=datetime(2025, 5, 5, 3, tzinfo=UTC),
+                                source_node_id="node-bkhcn")
+        finding = InspectionFinding(org_unit_id=duplicate.id, kind="delay_sign",
+                                    recorded_at=datetime(2025, 5, 6, 3, tzinfo=UTC),
+                                    recorded_by="thanhtra.test", finding="Chậm báo cáo",
+                                    recommendation="Đôn đốc báo cáo")
+        session.add_all([state, finding])
+        session.flush()
+
+        plan = merge_org_units(session, duplicate.id, kept.id, actor="vanphong.test")
+        session.expire_all()
+
+        assert plan.lead_states == 1
+        assert plan.findings == 1
+        assert state.org_unit_id == kept.id
+        assert state.progress_percent == 30
+        assert finding.org_unit_id == kept.id
+
+    def test_both_lead_states_rejected(self, session: Session) -> None:
+        kept = unit_named(session, KEPT)
+        duplicate = unit_named(session, DUPLICATE)
+        task = task_of(session, "03/NQ-CP", "46")
+        for unit in (kept, duplicate):
+            session.add(LeadAgencyState(task_id=task.id, org_unit_id=unit.id,
+                                        reported_state="not_started",
+                                        reported_at=datetime(2025, 5, 5, 3, tzinfo=UTC),
+                                        source_node_id="node-bkhcn"))
+        session.flush()
+        self.assert_rejected(session, ConflictError, duplicate.id, kept.id, "source_id",
+                             f"Both units reported their own state on tasks {task.id}")
+
     # Rejections ---------------------------------------------------------------------------
 
     def assert_rejected(self, session: Session, error_type: type, source_id: object,
@@ -288,6 +327,16 @@ class TestMergeImportedSpellings:
                             node_org_unit=duplicate.code)
         assert "this node's own unit" in raised.value.problems[0].message
         assert count_rows(session) == before
+
+    def test_alias_of_third_unit_rejected(self, session: Session) -> None:
+        third = unit_named(session, "Bộ Thông tin và Truyền thông")
+        session.add(OrgUnitAlias(org_unit_id=third.id, alias=DUPLICATE,
+                                 alias_folded="bo khoa hoc, cong nghe"))
+        session.flush()
+        self.assert_rejected(session, ConflictError, unit_named(session, DUPLICATE).id,
+                             unit_named(session, KEPT).id, "source_id",
+                             f"The name {DUPLICATE} is already another name of "
+                             "Bộ Thông tin và Truyền thông")
 
     def test_unknown_source_rejected(self, session: Session) -> None:
         self.assert_rejected(session, OrgUnitNotFoundError, 987654, unit_named(session, KEPT).id,
