@@ -8,6 +8,7 @@ def import_all_models() -> None:
     import node.evaluation.models  # noqa: F401
     import node.federation.content_models  # noqa: F401
     import node.federation.models  # noqa: F401
+    import node.federation_merge_check  # noqa: F401 - registers the merge's check of linked nodes
     import node.local_tasks.assessment.models  # noqa: F401
     import node.local_tasks.models  # noqa: F401
     import node.local_tasks.workflow.models  # noqa: F401

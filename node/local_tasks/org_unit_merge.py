@@ -15,14 +15,16 @@ What refers to the source, and what the merge does with it:
 * lead agency states, objections reassigned to the source, inspection
   findings on the source: moved to the target.
 * evaluation scores of the source: deleted, because they were computed from
-  half of the agency's tasks. The merge returns their periods, which an
+  only part of the agency's tasks. The merge returns their periods, which an
   officer evaluates again to score the target on all its tasks.
 * child units, role grants, report snapshots, report warnings, evaluation
-  explanation requests, this node's own unit, federation peers and
-  enrolments: each rejects the merge, naming what blocks it, because moving
-  them would change who may see what or rewrite issued records. So do
-  lead agency states of both units on one task, and a name of the source
-  that is already the alias of a third unit.
+  explanation requests, this node's own unit, and what the registered
+  reference checks find (linked nodes and enrolment tokens, see
+  `node.federation_merge_check`): each rejects the merge and is named in
+  the error. Moving them would change who may see what, break a link or
+  rewrite issued records.
+* lead agency states of both units on one task, and a name of the source
+  that is already the alias of a third unit: rejected as well.
 
 Nothing is written when the merge is rejected, and the writes run in a
 savepoint, so an error partway leaves the caller's transaction as it was.
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -41,12 +44,10 @@ from sqlalchemy.orm import Session
 from node.audit import service as audit_log
 from node.auth.models import RoleGrant, User
 from node.auth.scope import subtree_ids
-from node.core.db import utcnow
 from node.core.errors import ConflictError, FieldProblem, ValidationError
 from node.core.i18n import _
 from node.core.text import fold
 from node.evaluation.models import EvaluationExplanation, EvaluationScore
-from node.federation.models import Enrolment, Peer
 from node.local_tasks.assessment.models import InspectionFinding
 from node.local_tasks.errors import OrgUnitNotFoundError
 from node.local_tasks.models import AGENCY_ROLES, OrgUnit, OrgUnitAlias, Task, TaskAgency
@@ -62,6 +63,19 @@ MERGE_ROLES = ("administrator", "central_officer")
 
 # At most this many names are listed in one message about what blocks a merge.
 LISTED_NAMES = 5
+
+# A check that returns one message for each thing that refers to the source
+# unit and blocks the merge, or no message.
+ReferenceCheck = Callable[[Session, OrgUnit], list[str]]
+# Checks of packages that this one must not import, such as the links to
+# other nodes. `node.models_registry.import_all_models` registers them.
+_reference_checks: list[ReferenceCheck] = []
+
+
+def register_reference_check(check: ReferenceCheck) -> None:
+    """Add `check` to the checks that every merge runs before writing; adding it twice is harmless."""
+    if check not in _reference_checks:
+        _reference_checks.append(check)
 
 
 @dataclass
@@ -88,7 +102,8 @@ class MergePlan:
         return len(self.task_ids)
 
 
-def _list(names: list[str]) -> str:
+def list_names(names: list[str]) -> str:
+    """Join the first LISTED_NAMES names with commas, with an ellipsis when more remain."""
     shown = ", ".join(names[:LISTED_NAMES])
     return shown + (" …" if len(names) > LISTED_NAMES else "")
 
@@ -162,28 +177,19 @@ def _blockers(session: Session, source: OrgUnit, target: OrgUnit,
                                     .order_by(OrgUnit.sort_key)))
     if children:
         add(_("%(source)s has units below it (%(names)s); move them to another unit first.",
-              source=source.name, names=_list(children)))
+              source=source.name, names=list_names(children)))
     usernames = list(session.scalars(
         select(User.username).join(RoleGrant, RoleGrant.user_id == User.id)
         .where(RoleGrant.org_unit_id == source.id).distinct().order_by(User.username)))
     if usernames:
         add(_("Accounts hold roles over %(source)s (%(names)s); revoke those roles or grant "
-              "them over the other unit first.", source=source.name, names=_list(usernames)))
+              "them over the other unit first.", source=source.name, names=list_names(usernames)))
     if node_org_unit is not None and node_org_unit.upper() == source.code.upper():
         add(_("%(source)s is this node's own unit (node.org_unit in the settings); it cannot be "
               "merged.", source=source.name))
-    peers = list(session.scalars(select(Peer.node_id).where(
-        func.upper(Peer.org_unit_code) == source.code.upper()).order_by(Peer.node_id)))
-    if peers:
-        add(_("Linked nodes represent %(source)s (%(names)s); its code %(code)s must stay.",
-              source=source.name, names=_list(peers), code=source.code))
-    # A used token belongs to a peer, which is checked above. An expired one cannot be used.
-    enrolments = session.scalar(select(func.count()).select_from(Enrolment).where(
-        func.upper(Enrolment.org_unit_code) == source.code.upper(),
-        Enrolment.used_at.is_(None), Enrolment.expires_at > utcnow())) or 0
-    if enrolments:
-        add(_("An enrolment token for %(source)s (code %(code)s) is still valid; a node may join "
-              "with it, so the code must stay.", source=source.name, code=source.code))
+    for check in _reference_checks:
+        for message in check(session, source):
+            add(message)
     reports = session.scalar(select(func.count()).select_from(ReportSnapshot).where(
         ReportSnapshot.org_unit_id == source.id)) or 0
     if reports:
@@ -205,7 +211,7 @@ def _blockers(session: Session, source: OrgUnit, target: OrgUnit,
             LeadAgencyState.org_unit_id == target.id))).order_by(LeadAgencyState.task_id)))
     if shared_states:
         add(_("Both units reported their own state on tasks %(ids)s; the two reports cannot be "
-              "combined into one.", ids=_list([str(task_id) for task_id in shared_states])))
+              "combined into one.", ids=list_names([str(task_id) for task_id in shared_states])))
     return problems
 
 

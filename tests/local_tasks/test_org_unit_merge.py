@@ -17,7 +17,7 @@ After the merge the kept unit leads task 46 and no longer coordinates it:
 from __future__ import annotations
 
 import csv
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ from node.core.errors import ConflictError, ValidationError
 from node.dashboard import counters
 from node.dashboard.models import DashboardMemberTotal
 from node.evaluation.models import EvaluationScore
-from node.federation.models import Peer
+from node.federation.models import Enrolment, Peer
 from node.local_tasks.assessment.models import InspectionFinding
 from node.local_tasks.errors import OrgUnitNotFoundError
 from node.local_tasks.importer.importer import import_file
@@ -310,6 +310,28 @@ class TestMergeImportedSpellings:
         self.assert_rejected(session, ConflictError, duplicate.id, unit_named(session, KEPT).id,
                              "source_id",
                              "Linked nodes represent Bộ Khoa học, Công nghệ (node-bkhcn)")
+
+    def test_valid_enrolment_rejected(self, session: Session) -> None:
+        duplicate = unit_named(session, DUPLICATE)
+        kept = unit_named(session, KEPT)
+        now = datetime.now(UTC)
+        session.add(Enrolment(token_sha256="b" * 64, org_unit_code=duplicate.code,
+                              expires_at=now + timedelta(hours=2)))
+        session.flush()
+        self.assert_rejected(session, ConflictError, duplicate.id, kept.id, "source_id",
+                             f"An enrolment token for {DUPLICATE} (code {duplicate.code}) "
+                             "is still valid")
+
+    def test_expired_enrolment_allows_merge(self, session: Session) -> None:
+        duplicate = unit_named(session, DUPLICATE)
+        session.add(Enrolment(token_sha256="c" * 64, org_unit_code=duplicate.code,
+                              expires_at=datetime.now(UTC) - timedelta(hours=2)))
+        session.flush()
+
+        plan = merge_org_units(session, duplicate.id, unit_named(session, KEPT).id,
+                               actor="vanphong.test")
+
+        assert plan.task_count == 1
 
     def test_role_grant_rejected(self, session: Session) -> None:
         duplicate = unit_named(session, DUPLICATE)
