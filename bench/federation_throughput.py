@@ -158,7 +158,7 @@ def free_port() -> int:
 
 
 def write_config(directory: Path, database_url: str, node_id: str, level: int,
-                 org_unit: str, batch_size: int = 10) -> Settings:
+                 org_unit: str, batch_size: int = 50) -> Settings:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "theodoi.toml"
     config.write_text(
@@ -412,9 +412,9 @@ def main() -> None:
                              "aggregate_report only replaces one stored row")
     parser.add_argument("--tasks", type=int, default=10,
                         help="tasks assigned to each org unit; a child reports on them in turn")
-    parser.add_argument("--batch-size", type=int, default=10,
-                        help="the children's federation.push_batch_size, and the batch size "
-                             "of the receive_batch baseline")
+    parser.add_argument("--batch-size", type=int, default=50,
+                        help="the children's federation.push_batch_size (the node's default "
+                             "is 50), and the batch size of the receive_batch baseline")
     parser.add_argument("--single", action="store_true",
                         help="push one message per request, as to a parent without batches")
     parser.add_argument("--baseline-messages", type=int, default=500,

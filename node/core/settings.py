@@ -95,7 +95,7 @@ class Settings:
     # load 8 to 10, with the task workflow at 0.1 to 0.2 s per message, 50
     # children pushing batches of 10 ran past the 15 s busy and HTTP timeouts
     # (docs/benchmarks.md, "Batches, and the task workflow behind each message").
-    federation_push_batch_size: int = 10
+    federation_push_batch_size: int = 50
     # Place of issue printed before the date of every report ([reports] place):
     # the seat of the body this node serves. A report request may give another.
     reports_place: str = DEFAULT_REPORTS_PLACE

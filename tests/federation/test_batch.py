@@ -6,6 +6,7 @@ import json
 import time
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -261,7 +262,8 @@ def test_batches_survive_503_and_lost_response(pair) -> None:  # noqa: ANN001
         parent.start()
         assert refresh_batch_limits(proxy.url) is not None
         queue_reports(child, 25)
-        assert child.settings.federation_push_batch_size == 10
+        # Batches of 10, so that 25 messages take three requests.
+        child.settings = replace(child.settings, federation_push_batch_size=10)
 
         rejected_run = send_pending(child.sessions, child.settings)
         assert (rejected_run.attempted, rejected_run.retry_later, rejected_run.waiting) == (10, 10, 15)
