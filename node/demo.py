@@ -478,6 +478,10 @@ def run_federated(folder: Path, host: str | None, port: int, no_serve: bool,
     finally:
         if demo is not None:
             demo.stop()
+            if not no_serve:
+                click.echo(f"The demo's databases and logs stay in {folder}: "
+                           f"`theodoi demo {folder}` serves them again; delete the folder "
+                           "when done.")
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
         logging.getLogger().removeHandler(file_log)
