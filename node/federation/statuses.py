@@ -291,10 +291,13 @@ def _read_stored_keys(session: Session, keys: set[str]) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_lead_states(session: Session, previous_transaction) -> None:  # noqa: ANN001
-    # A rolled-back savepoint may have added lead agency states that are gone now.
+    # A rolled-back savepoint may have added lead agency states that are gone
+    # now, and on PostgreSQL it released the row locks taken inside it, so the
+    # tasks are read and locked again by the next report.
     cached = session.info.get(PREFETCHED_INFO_KEY)
     if cached is not None:
         cached.pop(_LEAD_STATES, None)
+        cached.pop(_REFRESHED, None)
 
 
 def _refresh_assigned_tasks(session: Session) -> None:
@@ -323,8 +326,6 @@ def _refresh_assigned_tasks(session: Session) -> None:
         for state in session.scalars(select(LeadAgencyState)
                                      .where(LeadAgencyState.task_id.in_(chunk))):
             states[state.task_id][state.org_unit_id] = state
-    # NOTE: on PostgreSQL, a rollback of the savepoint of the envelope that
-    # took these row locks releases them, and they are not taken again.
     prefetched(session, _REFRESHED)["done"] = True
 
 
