@@ -17,7 +17,11 @@ What refers to the source, and what the merge does with it:
 * evaluation scores of the source: deleted, because they were computed from
   only part of the agency's tasks. The merge returns their periods, which an
   officer evaluates again to score the target on all its tasks.
-* child units, role grants, report snapshots, report warnings, evaluation
+* draft reports of the source: deleted, because the reports job produces
+  them again for the target. Warnings sent to the source: moved to the
+  target.
+* child units, role grants, issued reports, report warnings that the target
+  also got on the same day, evaluation
   explanation requests, this node's own unit, and what the registered
   reference checks find (linked nodes and enrolment tokens, see
   `node.federation_merge_check`): each rejects the merge and is named in
@@ -39,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from node.audit import service as audit_log
 from node.auth.models import RoleGrant, User
@@ -96,6 +100,9 @@ class MergePlan:
     findings: int
     # (period kind, period start) of the source's evaluation scores, which are deleted.
     evaluation_periods: list[tuple[str, date]] = field(default_factory=list)
+    # Draft reports of the source, which are deleted, and warnings sent to it, which move.
+    draft_reports: int = 0
+    warnings: int = 0
 
     @property
     def task_count(self) -> int:
@@ -190,16 +197,26 @@ def _blockers(session: Session, source: OrgUnit, target: OrgUnit,
     for check in _reference_checks:
         for message in check(session, source):
             add(message)
+    # Drafts are working copies that the reports job produces again for the
+    # target, so only issued reports block the merge.
     reports = session.scalar(select(func.count()).select_from(ReportSnapshot).where(
-        ReportSnapshot.org_unit_id == source.id)) or 0
+        ReportSnapshot.org_unit_id == source.id, ReportSnapshot.status == "issued")) or 0
     if reports:
-        add(_("%(count)s reports were produced for %(source)s; reports are kept as produced, so "
-              "the unit stays.", count=reports, source=source.name))
-    warnings = session.scalar(select(func.count()).select_from(DeadlineWarning).where(
-        DeadlineWarning.org_unit_id == source.id)) or 0
-    if warnings:
-        add(_("%(count)s report warnings were sent to %(source)s; warnings are kept as sent, so "
-              "the unit stays.", count=warnings, source=source.name))
+        add(_("%(source)s has issued reports (%(count)s); issued reports are kept as "
+              "issued, so the unit stays.", count=reports, source=source.name))
+    # Warnings move to the target, unless the target got the same warning that day.
+    target_warnings = aliased(DeadlineWarning)
+    clashing = session.scalar(select(func.count()).select_from(DeadlineWarning).where(
+        DeadlineWarning.org_unit_id == source.id, DeadlineWarning.task_id.is_(None),
+        select(target_warnings.id).where(
+            target_warnings.org_unit_id == target.id, target_warnings.task_id.is_(None),
+            target_warnings.report_period == DeadlineWarning.report_period,
+            target_warnings.kind == DeadlineWarning.kind,
+            target_warnings.warned_on == DeadlineWarning.warned_on).exists())) or 0
+    if clashing:
+        add(_("Report warnings were sent to both %(source)s and %(target)s on the same days "
+              "(%(count)s); warnings are kept as sent, so the unit stays.", count=clashing,
+              source=source.name, target=target.name))
     explanations = session.scalar(select(func.count()).select_from(EvaluationExplanation).where(
         EvaluationExplanation.org_unit_id == source.id)) or 0
     if explanations:
@@ -303,6 +320,8 @@ def plan_merge(session: Session, source_id: object, target_id: object, *,
         objections=count(Objection, Objection.reassigned_to_id),
         findings=count(InspectionFinding, InspectionFinding.org_unit_id),
         evaluation_periods=periods,
+        draft_reports=count(ReportSnapshot, ReportSnapshot.org_unit_id),
+        warnings=count(DeadlineWarning, DeadlineWarning.org_unit_id),
     )
 
 
@@ -375,6 +394,12 @@ def merge_org_units(session: Session, source_id: object, target_id: object, *,
         for score in session.scalars(select(EvaluationScore).where(
                 EvaluationScore.org_unit_id == source.id)):
             session.delete(score)
+        for warning in session.scalars(select(DeadlineWarning).where(
+                DeadlineWarning.org_unit_id == source.id)):
+            warning.org_unit_id = target.id
+        for draft in session.scalars(select(ReportSnapshot).where(
+                ReportSnapshot.org_unit_id == source.id, ReportSnapshot.status == "draft")):
+            session.delete(draft)
         session.flush()
         session.delete(source)
         session.flush()
@@ -385,6 +410,8 @@ def merge_org_units(session: Session, source_id: object, target_id: object, *,
                    "merged_into_name": target.name, "task_ids": plan.task_ids,
                    "moved_roles": plan.moved_roles, "dropped_roles": plan.dropped_roles,
                    "new_aliases": plan.new_aliases,
+                   "deleted_draft_reports": plan.draft_reports,
+                   "moved_warnings": plan.warnings,
                    "deleted_evaluation_periods": [f"{kind} {start.isoformat()}"
                                                   for kind, start in plan.evaluation_periods]})
     logger.info("org unit merged", extra={"source_id": source.id, "source_code": source.code,

@@ -38,6 +38,8 @@ from node.local_tasks.models import Document, OrgUnit, OrgUnitAlias, Task, TaskA
 from node.local_tasks.org_unit_merge import merge_org_units, plan_merge
 from node.local_tasks.service import create_org_unit, find_org_unit
 from node.local_tasks.workflow.models import LeadAgencyState
+from node.notifications.models import DeadlineWarning
+from node.reports.models import ReportSnapshot
 from tests.conftest import rolled_back_connection, savepoint, savepoint_sessions
 from tests.local_tasks.roles import bearer_client, create_account
 
@@ -45,7 +47,8 @@ REAL_CSV = "tasks_real_documents.csv"
 KEPT = "Bộ Khoa học và Công nghệ"
 DUPLICATE = "Bộ Khoa học, Công nghệ"
 # Models whose row counts show whether a rejected merge wrote anything.
-WRITTEN_MODELS = (OrgUnit, OrgUnitAlias, TaskAgency, AuditEntry, EvaluationScore)
+WRITTEN_MODELS = (OrgUnit, OrgUnitAlias, TaskAgency, AuditEntry, EvaluationScore,
+                  ReportSnapshot, DeadlineWarning)
 
 
 def unit_named(session: Session, name: str) -> OrgUnit:
@@ -65,6 +68,23 @@ def task_of(session: Session, reference: str, task_no: str) -> Task:
 def count_rows(session: Session) -> dict[str, int]:
     return {model.__name__: session.scalar(select(func.count()).select_from(model))
             for model in WRITTEN_MODELS}
+
+
+def quarterly_report(unit: OrgUnit, status: str) -> ReportSnapshot:
+    """Return the first-quarter 2026 report of `unit`, a draft or issued."""
+    issued = status == "issued"
+    return ReportSnapshot(
+        kind="quarterly", scope="agency", org_unit_id=unit.id, period_start=date(2026, 1, 1),
+        period_end=date(2026, 3, 31), as_of=datetime(2026, 3, 31, 10, tzinfo=UTC),
+        status=status, title="Báo cáo quý I năm 2026", content={}, content_sha256="0" * 64,
+        issued_at=datetime(2026, 4, 2, 3, tzinfo=UTC) if issued else None,
+        number=7 if issued else None, symbol="7-BC/BKHCN" if issued else None)
+
+
+def report_warning(unit: OrgUnit) -> DeadlineWarning:
+    """Return the warning that the first-quarter 2026 report of `unit` is due soon."""
+    return DeadlineWarning(kind="report_due_soon", warned_on=date(2026, 3, 30),
+                           org_unit_id=unit.id, report_period="2026-Q1", audience="org_unit")
 
 
 def child_unit(session: Session, parent: OrgUnit, name: str) -> OrgUnit:
@@ -223,6 +243,21 @@ class TestMergeImportedSpellings:
             ("quarter", "2025-04-01")]
         assert session.scalar(select(func.count()).select_from(EvaluationScore)) == 0
 
+    def test_draft_report_deleted_warning_moved(self, session: Session) -> None:
+        kept = unit_named(session, KEPT)
+        duplicate = unit_named(session, DUPLICATE)
+        session.add(quarterly_report(duplicate, "draft"))
+        warning = report_warning(duplicate)
+        session.add(warning)
+        session.flush()
+
+        plan = merge_org_units(session, duplicate.id, kept.id, actor="vanphong.test")
+
+        assert (plan.draft_reports, plan.warnings) == (1, 1)
+        assert session.scalar(select(func.count()).select_from(ReportSnapshot)) == 0
+        session.refresh(warning)
+        assert warning.org_unit_id == kept.id
+
     def test_lead_state_and_finding_move(self, session: Session) -> None:
         kept = unit_named(session, KEPT)
         duplicate = unit_named(session, DUPLICATE)
@@ -340,6 +375,22 @@ class TestMergeImportedSpellings:
                              "source_id", "Accounts hold roles over Bộ Khoa học, Công nghệ "
                              "(capnhat.bkhcn)")
         assert session.scalar(select(func.count()).select_from(RoleGrant)) >= 1
+
+    def test_issued_report_rejected(self, session: Session) -> None:
+        duplicate = unit_named(session, DUPLICATE)
+        session.add(quarterly_report(duplicate, "issued"))
+        session.flush()
+        self.assert_rejected(session, ConflictError, duplicate.id, unit_named(session, KEPT).id,
+                             "source_id", "Bộ Khoa học, Công nghệ has issued reports (1)")
+
+    def test_same_day_warnings_rejected(self, session: Session) -> None:
+        kept = unit_named(session, KEPT)
+        duplicate = unit_named(session, DUPLICATE)
+        session.add_all([report_warning(duplicate), report_warning(kept)])
+        session.flush()
+        self.assert_rejected(session, ConflictError, duplicate.id, kept.id, "source_id",
+                             "Report warnings were sent to both Bộ Khoa học, Công nghệ and "
+                             "Bộ Khoa học và Công nghệ on the same days (1)")
 
     def test_node_own_unit_rejected(self, session: Session) -> None:
         duplicate = unit_named(session, DUPLICATE)
