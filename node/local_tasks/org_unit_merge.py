@@ -150,21 +150,26 @@ def _load_units(session: Session, source_id: object, target_id: object) -> tuple
     return units["source_id"], units["target_id"]
 
 
+def not_for_review(source: OrgUnit) -> FieldProblem:
+    """Return the problem of merging a unit that is not marked for review."""
+    return FieldProblem("source_id", _(
+        "%(source)s was not created by an import, so it cannot be merged; only units "
+        "marked for review can be merged into another.", source=source.name), source.id)
+
+
 def _check_pair(session: Session, source: OrgUnit, target: OrgUnit) -> None:
     """Reject a source that is not for review, and a target that cannot take its place."""
     problems: list[FieldProblem] = []
     if source.id == target.id:
         problems.append(FieldProblem("target_id", _(
-            "A unit cannot be merged into itself; choose the other unit that has the same "
-            "name."), target.id))
+            "A unit cannot be merged into itself; choose the unit that it duplicates."),
+            target.id))
     elif target.id in subtree_ids(session, [source.id]):
         problems.append(FieldProblem("target_id", _(
             "%(target)s is below %(source)s in the tree; choose a unit outside it.",
             target=target.name, source=source.name), target.id))
     if not source.needs_review:
-        problems.append(FieldProblem("source_id", _(
-            "%(source)s was not created by an import, so it cannot be merged; only units "
-            "marked for review can be merged into another.", source=source.name), source.id))
+        problems.append(not_for_review(source))
     if target.status != "active":
         problems.append(FieldProblem("target_id", _(
             "%(target)s is not active; choose an active unit.", target=target.name), target.id))

@@ -74,7 +74,7 @@ def test_admin_merges_duplicate_agency(merge_node_url: str, page) -> None:  # no
     page.wait_for_url(re.compile(r"/merge/confirm\?"))
     assert page.locator("h1").inner_text() == "Xác nhận gộp cơ quan"
     assert page.locator("[data-plan=tasks]").inner_text() == \
-        f"1 nhiệm vụ được chuyển sang {KEPT}."
+        f"1 nhiệm vụ có tên {DUPLICATE}; {KEPT} thay thế cơ quan này trong từng nhiệm vụ."
     assert DUPLICATE in page.locator("[data-plan=names]").inner_text()
 
     page.get_by_role("button", name="Gộp", exact=True).click()

@@ -530,6 +530,14 @@ class TestMergeImportedSpellings:
         rejected = client.get(f"/agencies/{duplicate_id}/merge/confirm?target_id={duplicate_id}")
         assert rejected.status_code == 422
         assert "không thể gộp vào chính nó" in rejected.get_data(as_text=True)
+        # A unit that no import created is refused on the first page already.
+        seeded = session.scalars(select(OrgUnit).where(OrgUnit.needs_review.is_(False))
+                                 .order_by(OrgUnit.id)).first()
+        kept_form = client.get(f"/agencies/{seeded.id}/merge")
+        assert kept_form.status_code == 422
+        kept_text = kept_form.get_data(as_text=True)
+        assert "vì chưa có cơ quan nào mang tên này" not in kept_text
+        assert "không được tạo khi nhập dữ liệu nên không thể gộp" in kept_text
 
         done = client.post(f"/agencies/{duplicate_id}/merge", data={"target_id": kept.id})
         assert done.status_code == 302

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from node.auth.scope import subtree_ids
 from node.auth.web import current_user, role_required
-from node.core.errors import DomainError
+from node.core.errors import DomainError, ValidationError
 from node.core.i18n import _
 from node.core.text import clean, fold
 from node.core.web import db_session
@@ -70,6 +70,11 @@ def _choose_page(source: OrgUnit, typed: str, error: DomainError | None = None,
 def agency_merge_form(unit_id: int):  # noqa: ANN201
     source = get_org_unit(db_session(), unit_id)
     typed = clean(request.args.get("q", _default_query(source.name)))
+    if not source.needs_review:
+        # Said at once, rather than after the officer has chosen the agency to keep.
+        error = ValidationError(_("The units were not merged."),
+                                problems=[org_unit_merge.not_for_review(source)])
+        return _choose_page(source, typed, error, error.status)
     return _choose_page(source, typed)
 
 
