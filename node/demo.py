@@ -118,6 +118,12 @@ def raise_warnings_now(settings: Settings, node_id: str | None = None) -> None:
                f"{counts['notifications']} notifications")
 
 
+def _say_folder_stays(folder: Path, options: str = "") -> None:
+    click.echo(f"The demo's databases and logs stay in {folder}: "
+               f"`theodoi demo {folder}{options}` serves them again; delete the folder when "
+               "done.")
+
+
 def run_single(folder: Path, host: str, port: int, no_serve: bool) -> None:
     """Run one central node with the real documents in `folder`."""
     from node.core.server import run_server
@@ -131,7 +137,10 @@ def run_single(folder: Path, host: str, port: int, no_serve: bool) -> None:
     port = port or free_port(host)
     click.echo(f"Demo node in {folder}")
     click.echo(f"Open http://{host}:{port}/ in a browser (Ctrl+C stops it)")
-    run_server(settings, host=host, port=port, workers=2)
+    try:
+        run_server(settings, host=host, port=port, workers=2)
+    finally:
+        _say_folder_stays(folder, " --single")
 
 
 # Four nodes ------------------------------------------------------------------
@@ -479,9 +488,7 @@ def run_federated(folder: Path, host: str | None, port: int, no_serve: bool,
         if demo is not None:
             demo.stop()
             if not no_serve:
-                click.echo(f"The demo's databases and logs stay in {folder}: "
-                           f"`theodoi demo {folder}` serves them again; delete the folder "
-                           "when done.")
+                _say_folder_stays(folder)
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
         logging.getLogger().removeHandler(file_log)
