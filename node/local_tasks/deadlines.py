@@ -291,8 +291,10 @@ def _day_period(year: int, month: int, day: int, text: str) -> _Period:
     _check_month(month, text)
     last = calendar.monthrange(year, month)[1]
     if not 1 <= day <= last:
-        raise _error(_l("Invalid deadline '{text}': {month_name} {year} has no day {day}"),
-                     text=text, month_name=str(_MONTH_NAMES[month]), year=year, day=day)
+        raise _error(_l("Invalid deadline '{text}': {month_name} {year} has no day {day}; "
+                        "write a day from 1 to {last}"),
+                     text=text, month_name=str(_MONTH_NAMES[month]), year=year, day=day,
+                     last=last)
     day_value = date(year, month, day)
     return _Period(day_value, day_value, "day")
 

@@ -298,14 +298,15 @@ NO_LEAD_ROW = 6
 # The expected problems of that file, in the node's default locale (Vietnamese).
 BROKEN_REAL_PROBLEMS_VI = [
     "  văn bản 03/NQ-CP, dòng 5, cột I (deadline_text), giá trị '30/02/2026': "
-    "Thời hạn '30/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 30",
+    "Thời hạn '30/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 30; "
+    "hãy ghi một ngày từ 1 đến 28",
     "  văn bản 03/NQ-CP, dòng 6, cột G (lead_agency), ô trống: "
     "Thiếu cơ quan chủ trì; hãy ghi ít nhất một cơ quan. Nếu dòng này là tiêu đề mục, "
     "hãy ghi số La Mã hoặc chữ cái ở cột STT.",
 ]
 BROKEN_REAL_PROBLEMS_EN = [
     "  document 03/NQ-CP, row 5, column I (deadline_text), value '30/02/2026': "
-    "Invalid deadline '30/02/2026': February 2026 has no day 30",
+    "Invalid deadline '30/02/2026': February 2026 has no day 30; write a day from 1 to 28",
     "  document 03/NQ-CP, row 6, column G (lead_agency), empty cell: "
     "The lead agency is missing; name at least one. If this row is a section heading, "
     "put a Roman numeral or a letter in the STT column.",
@@ -390,7 +391,8 @@ def test_broken_real_file_json_vietnamese(node_cli, tmp_path: Path,  # noqa: ANN
     assert report["problems"] == [
         {"document": "03/NQ-CP", "row": BAD_DATE_ROW, "column": "I (deadline_text)",
          "value": "30/02/2026",
-         "reason": "Thời hạn '30/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 30"},
+         "reason": "Thời hạn '30/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 30; "
+                   "hãy ghi một ngày từ 1 đến 28"},
         {"document": "03/NQ-CP", "row": NO_LEAD_ROW, "column": "G (lead_agency)", "value": "",
          "reason": "Thiếu cơ quan chủ trì; hãy ghi ít nhất một cơ quan. Nếu dòng này là tiêu đề "
                    "mục, hãy ghi số La Mã hoặc chữ cái ở cột STT."},

@@ -827,8 +827,10 @@ def test_absolutely_secret_option_reads_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("query", "reason"), [
-    ("?lang=vi", "Thời hạn '31/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 31"),
-    ("?lang=en", "Invalid deadline '31/02/2026': February 2026 has no day 31"),
+    ("?lang=vi", "Thời hạn '31/02/2026' không hợp lệ: tháng 2 năm 2026 không có ngày 31; "
+                 "hãy ghi một ngày từ 1 đến 28"),
+    ("?lang=en", "Invalid deadline '31/02/2026': February 2026 has no day 31; "
+                 "write a day from 1 to 28"),
 ])
 def test_problem_follows_request_locale(app, tmp_path: Path,  # noqa: ANN001
                                         query: str, reason: str) -> None:
