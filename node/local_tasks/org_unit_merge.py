@@ -423,3 +423,29 @@ def merge_org_units(session: Session, source_id: object, target_id: object, *,
                                           "target_id": target.id, "tasks": plan.task_count,
                                           "actor": actor})
     return plan
+
+
+def keep_as_own_unit(session: Session, unit_id: object, *, actor: str | None) -> OrgUnit:
+    """Clear the review mark of an imported unit that is an agency of its own, not a duplicate.
+
+    Raises OrgUnitNotFoundError for an unknown id and ValidationError for a
+    unit that is not marked for review. Records one audit entry; the caller
+    commits.
+    """
+    unit = session.get(OrgUnit, unit_id) if isinstance(unit_id, int) else None
+    if unit is None:
+        raise OrgUnitNotFoundError(_("Agency %(id)s was not found; open it from the agencies "
+                                     "page.", id=unit_id))
+    if not unit.needs_review:
+        raise ValidationError(_("%(name)s is not marked for review.", name=unit.name),
+                              problems=[FieldProblem("unit_id", _(
+                                  "%(name)s is not marked for review; nothing to confirm.",
+                                  name=unit.name), unit.id)])
+    unit.needs_review = False
+    session.flush()
+    audit_log.record(session, actor=actor, action="org_unit.review", object_type="org_unit",
+                     object_id=unit.id, before={"needs_review": True},
+                     after={"needs_review": False, "name": unit.name, "code": unit.code})
+    logger.info("org unit kept after review", extra={"org_unit_id": unit.id,
+                                                     "code": unit.code, "actor": actor})
+    return unit

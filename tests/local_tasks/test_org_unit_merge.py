@@ -502,10 +502,35 @@ class TestMergeImportedSpellings:
                            ).status_code == 403
         assert updater.post(f"/agencies/{duplicate.id}/merge",
                             data={"target_id": kept.id}).status_code == 403
+        assert updater.post(f"/agencies/{duplicate.id}/keep").status_code == 403
         page = updater.get("/agencies?needs_review=1").get_data(as_text=True)
         assert f"/agencies/{duplicate.id}/merge" not in page
         session.expire_all()
         assert session.get(OrgUnit, duplicate.id) is not None
+        assert session.get(OrgUnit, duplicate.id).needs_review is True
+
+    def test_keep_as_own_agency(self, session: Session, client) -> None:  # noqa: ANN001
+        kept = unit_named(session, KEPT)
+        kept_id = kept.id
+        listing = client.get("/agencies?needs_review=1").get_data(as_text=True)
+        assert f'data-keep="{kept_id}"' in listing
+        assert "Giữ là cơ quan riêng" in listing
+
+        done = client.post(f"/agencies/{kept_id}/keep", follow_redirects=True)
+        assert done.status_code == 200
+        assert (f"{KEPT} được giữ là một cơ quan riêng và không còn ở trạng thái cần rà soát."
+                in done.get_data(as_text=True))
+        session.expire_all()
+        assert session.get(OrgUnit, kept_id).needs_review is False
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "org_unit.review")
+                                ).one()
+        assert entry.object_id == str(kept_id)
+
+        # A second confirmation finds nothing to confirm and changes nothing.
+        again = client.post(f"/agencies/{kept_id}/keep", follow_redirects=True)
+        assert f"{KEPT} không ở trạng thái cần rà soát." in again.get_data(as_text=True)
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "org_unit.review")) == 1
 
     def test_pages_merge_for_officer(self, session: Session, client) -> None:  # noqa: ANN001
         duplicate = unit_named(session, DUPLICATE)

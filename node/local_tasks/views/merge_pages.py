@@ -1,7 +1,8 @@
 """Pages that merge an agency created by an import into the agency it duplicates.
 
 Three steps: choose the unit to keep (a search among the units), confirm
-after seeing what would move, then merge. Only the roles of
+after seeing what would move, then merge. An imported unit that is an agency
+of its own is kept instead, which clears its review mark. Only the roles of
 `org_unit_merge.MERGE_ROLES` reach these pages.
 """
 
@@ -113,4 +114,18 @@ def agency_merge(unit_id: int):  # noqa: ANN201
                     f"{period_kind_label(kind)} {start.strftime('%d/%m/%Y')}"
                     for kind, start in plan.evaluation_periods)),
               "warning")
+    return redirect(url_for("views.agency_list", needs_review=1))
+
+
+@views.post("/agencies/<int:unit_id>/keep")
+@role_required(*org_unit_merge.MERGE_ROLES)
+def agency_keep(unit_id: int):  # noqa: ANN201
+    try:
+        unit = org_unit_merge.keep_as_own_unit(db_session(), unit_id,
+                                               actor=current_user().username)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("views.agency_list", needs_review=1))
+    flash(_("%(name)s is kept as an agency of its own and no longer marked for review.",
+            name=unit.name), "success")
     return redirect(url_for("views.agency_list", needs_review=1))
