@@ -471,6 +471,6 @@ def test_federation_reports_dead_node_and_stops(federation: DemoProcess) -> None
     assert stopped == {f"Stopped node {node_id} (exit code 0)"
                        for node_id in ("tu79-ho-chi-minh", "tu01-ha-noi", "central")}
     assert all(not process_is_running(pid) for pid in pids)
-    # The data stays for inspection, and the demo says where and how to serve it again.
+    # The data stays for inspection, and the demo prints where and how to serve it again.
     kept = federation.wait_for("The demo's databases and logs stay in", 5)
     assert f"`theodoi demo {federation.folder}` serves them again" in kept

@@ -170,8 +170,8 @@ def wait_for_writer_turn(session: Session) -> None:
         return
     session.connection()  # begins the transaction whose end releases the turn
     transaction = session.get_transaction()
-    held = session.info.get(_WRITER_TURN_INFO_KEY)
-    if held is not None and held[0] is transaction:
+    turn = session.info.get(_WRITER_TURN_INFO_KEY)
+    if turn is not None and turn[0] is transaction:
         return
     descriptor = os.open(database + _WRITER_TURN_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -186,7 +186,7 @@ def wait_for_writer_turn(session: Session) -> None:
 def _end_writer_turn(session: Session, transaction) -> None:  # noqa: ANN001
     if transaction.parent is not None:
         return
-    held = session.info.pop(_WRITER_TURN_INFO_KEY, None)
-    if held is not None:
+    turn = session.info.pop(_WRITER_TURN_INFO_KEY, None)
+    if turn is not None:
         # Closing the descriptor releases the lock.
-        os.close(held[1])
+        os.close(turn[1])

@@ -671,7 +671,7 @@ def _cached_members(session: Session, task_ids: list[int]) -> dict[str, dict[int
     """Return the counter members of `task_ids`, reading those not read in this transaction.
 
     A flush that changes members drops them (see `_count_before_flush`), so
-    the cache holds the members as stored.
+    the cache contains the members as stored.
     """
     cached = session.info.get(_MEMBERS)
     if cached is None:

@@ -464,7 +464,7 @@ def _apply_pulled(session_factory: sessionmaker[Session], settings: Settings, en
 
 
 def _record_pull_contact(session_factory: sessionmaker[Session], parent_id: str) -> None:
-    """Set the parent's last contact to now, after it answered a pull request."""
+    """Set the parent's last contact to now, after it returned a response to a pull request."""
     with session_factory() as session:
         session.execute(update(Peer).where(Peer.node_id == parent_id)
                         .values(last_contact_at=utcnow()))

@@ -583,7 +583,7 @@ class Receiver:
 
     def apply(self, raw: bytes, verified: VerifiedEnvelope) -> Receipt:
         """Apply an envelope that `check` returned, and store it; raise EnvelopeRejected."""
-        session, settings, now = self.session, self.settings, self.now
+        session, settings = self.session, self.settings
         # A batch can carry one message twice, both checked before either was stored.
         if verified.message_id in self._stored:
             return _repeat(self._stored[verified.message_id], verified)
@@ -598,10 +598,7 @@ class Receiver:
         try:
             with session.begin_nested():
                 result = handler.apply(session, settings, peer, verified.envelope)
-                session.execute(_INBOX.insert().values(
-                    message_id=verified.message_id, message_type=verified.type,
-                    sender_node_id=peer.node_id, sequence=sequence,
-                    body_sha256=verified.content_hash, result=result, received_at=now))
+                session.execute(_INBOX.insert(), [self._inbox_row(verified, peer, result)])
         except IntegrityError:
             # Another request stored the same message id first, or the
             # sequence belongs to another message.
@@ -622,7 +619,7 @@ class Receiver:
         and the caller applies the envelopes one by one with `apply`, which
         finds the one that fails.
         """
-        session, settings, now = self.session, self.settings, self.now
+        session, settings = self.session, self.settings
         applied = []
         try:
             with session.begin_nested():
@@ -638,10 +635,7 @@ class Receiver:
                                                               verified.envelope)
                         applied.append((raw, verified, peer, result))
                 session.execute(_INBOX.insert(), [
-                    {"message_id": verified.message_id, "message_type": verified.type,
-                     "sender_node_id": peer.node_id, "sequence": verified.envelope["sequence"],
-                     "body_sha256": verified.content_hash, "result": result,
-                     "received_at": now}
+                    self._inbox_row(verified, peer, result)
                     for _, verified, peer, result in applied])
         except (_NotTogether, EnvelopeRejected, IntegrityError) as error:
             # Applying one by one finds the envelope at fault and quarantines it.
@@ -653,6 +647,12 @@ class Receiver:
         logger.debug("federation batch applied together", extra={"messages": len(checked)})
         return [self._stored_now(raw, verified, peer, result)
                 for raw, verified, peer, result in applied]
+
+    def _inbox_row(self, verified: VerifiedEnvelope, peer: Peer, result: dict) -> dict:
+        """Return the inbox columns of an envelope applied in this transaction."""
+        return {"message_id": verified.message_id, "message_type": verified.type,
+                "sender_node_id": peer.node_id, "sequence": verified.envelope["sequence"],
+                "body_sha256": verified.content_hash, "result": result, "received_at": self.now}
 
     def _stored_now(self, raw: bytes, verified: VerifiedEnvelope, peer: Peer,
                     result: dict) -> Receipt:

@@ -429,11 +429,16 @@ def task_reporting_lead_ids(session: Session, task: Task) -> set[int] | None:
         return None
     leads = set(session.scalars(select(TaskAgency.org_unit_id).where(
         TaskAgency.task_id == task.id, TaskAgency.role == "lead")))
-    reporting: set[int] = set()
+    return _leads_under_nodes(session, leads, sent_to)
+
+
+def _leads_under_nodes(session: Session, leads: set[int], node_ids: list[str]) -> set[int]:
+    """Return the ids of `leads` that lie in the org tree of one of the nodes `node_ids`."""
+    found: set[int] = set()
     for org_unit_code in session.scalars(select(Peer.org_unit_code)
-                                         .where(Peer.node_id.in_(sent_to))):
-        reporting |= leads & _subtree(session, org_unit_code)
-    return reporting
+                                         .where(Peer.node_id.in_(node_ids))):
+        found |= leads & _subtree(session, org_unit_code)
+    return found
 
 
 set_reporting_leads_reader(task_reporting_lead_ids)
@@ -452,9 +457,7 @@ def _reporting_leads(session: Session, task: Task, peer: Peer) -> _ReportingLead
     reporting = set(own)
     others = sorted(sent_to - {peer.node_id})
     if others and leads - reporting:
-        for org_unit_code in session.scalars(select(Peer.org_unit_code)
-                                             .where(Peer.node_id.in_(others))):
-            reporting |= leads & _subtree(session, org_unit_code)
+        reporting |= _leads_under_nodes(session, leads, others)
     return _ReportingLeads(own=own, reporting=reporting)
 
 

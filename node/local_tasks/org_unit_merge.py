@@ -111,8 +111,8 @@ class MergePlan:
 
 def list_names(names: list[str]) -> str:
     """Join the first LISTED_NAMES names with commas, with an ellipsis when more remain."""
-    shown = ", ".join(names[:LISTED_NAMES])
-    return shown + (" …" if len(names) > LISTED_NAMES else "")
+    listed = ", ".join(names[:LISTED_NAMES])
+    return listed + (" …" if len(names) > LISTED_NAMES else "")
 
 
 def _load_units(session: Session, source_id: object, target_id: object) -> tuple[OrgUnit, OrgUnit]:

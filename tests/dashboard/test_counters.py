@@ -192,7 +192,7 @@ def test_level_move_from_stale_object(session, session_factory, calendar):
     other.commit()
     other.close()
 
-    # This session still holds the task as not started, so the version check
+    # This session still has the task as not started, so the version check
     # rejects its write, and the counters keep the other transaction's move.
     task.reported_state, task.completed_at = "completed", vn(2026, 2, 27, 9)
     with pytest.raises(StaleDataError):
